@@ -1,0 +1,275 @@
+//! `create`: build the container up to the point where its init waits on the
+//! exec fifo. On any failure nothing is left: no state dir, cgroup or process.
+
+use super::{ensure_root, validate_id, Container};
+use crate::cgroups::CgroupManager;
+use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Kind};
+use crate::namespaces::Plan;
+use crate::process::clone::fork_into;
+use crate::process::init::{self, InitArgs};
+use crate::process::sync::{self, Msg};
+use crate::rootfs;
+use crate::spec::{load_bundle, Bundle};
+use crate::state::{proc_stat, spec_state_json, now_rfc3339, State, Status, EXEC_FIFO};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// Removes what a failed create made, in reverse order.
+struct Undo<'a> {
+    dir: &'a Path,
+    cgroup: Option<CgroupManager>,
+    pid: Option<i32>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.destroy();
+        }
+        let _ = std::fs::remove_dir_all(self.dir);
+    }
+}
+
+/// Creates container `opts.id`; `console` is the connected console socket
+/// when the process wants a terminal.
+pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> {
+    validate_id(&opts.id)?;
+    let bundle = load_bundle(&opts.bundle)?;
+    rootfs::validate(&bundle.spec, &bundle.dir)?;
+    let plan = Plan::from_spec(&bundle.spec);
+    if !plan.has(LinuxNamespaceType::Mount) {
+        return Err(Error::Spec("linux.namespaces: a mount namespace is required".into()));
+    }
+    let process = bundle.spec.process().as_ref().ok_or_else(|| Error::Spec("process: missing".into()))?;
+    if process.terminal().unwrap_or(false) && console.is_none() {
+        return Err(Error::Spec(
+            "process.terminal is true: a --console-socket is needed to receive the terminal".into(),
+        ));
+    }
+    let linux = bundle.spec.linux().as_ref().ok_or_else(|| Error::Spec("linux: missing".into()))?;
+    let cgroup = CgroupManager::new(linux.cgroups_path().as_deref(), &opts.id)?;
+
+    ensure_root(&opts.root)?;
+    let dir = opts.root.join(&opts.id);
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists(opts.id.clone())),
+        Err(e) => return Err(Error::path("creating the state directory", &dir, e)),
+    }
+    let mut undo = Undo { dir: &dir, cgroup: None, pid: None, armed: true };
+    let lock = super::lock_dir(&dir, &opts.id)?;
+
+    cgroup.create()?;
+    undo.cgroup = Some(cgroup.clone());
+    if let Some(res) = linux.resources() {
+        cgroup.apply(res)?;
+    }
+
+    let fifo_path = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
+    let fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening {}", fifo_path.display()))?;
+
+    let (parent_end, child_end) = sync::pair()?;
+    let cgroup_dir_fd = open_cgroup_fd(&cgroup)?;
+    let mut flags = plan.new;
+    // Without CLONE_INTO_CGROUP the init is moved into its cgroup after the
+    // clone, so its cgroup namespace must be made after that move.
+    let unshare_cgroupns = cgroup_dir_fd.is_none() && flags.contains(CloneFlags::CLONE_NEWCGROUP);
+    if unshare_cgroupns {
+        flags.remove(CloneFlags::CLONE_NEWCGROUP);
+    }
+    let wait_go = plan.creates(LinuxNamespaceType::User) || unshare_cgroupns;
+    let init_args = InitArgs {
+        plan: &plan,
+        id: &opts.id,
+        spec: &bundle.spec,
+        bundle: &bundle.dir,
+        rootfs: &bundle.rootfs,
+        sync: &child_end,
+        fifo: fifo.as_raw_fd(),
+        console_socket: console.as_ref().map(|c| c.as_raw_fd()),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        wait_go,
+        unshare_cgroupns,
+    };
+
+    let pid = if plan.join.is_empty() && !plan.creates(LinuxNamespaceType::Time) {
+        let pid = fork_into(flags.bits() as u64, cgroup_dir_fd.as_ref().map(|f| f.as_raw_fd()))?;
+        if pid == 0 {
+            init::run(init_args);
+        }
+        pid
+    } else {
+        spawn_via_intermediate(&plan, &bundle, flags, &parent_end, init_args)?
+    };
+    undo.pid = Some(pid);
+    drop(child_end);
+    drop(console);
+
+    parent_end.send(&Msg::Pid(pid))?;
+    if plan.creates(LinuxNamespaceType::User) {
+        write_id_maps(pid, &bundle)?;
+    }
+    if cgroup_dir_fd.is_none() {
+        cgroup.add_pid(pid)?;
+    }
+    if wait_go {
+        parent_end.send(&Msg::Go)?;
+    }
+    loop {
+        match parent_end.recv()? {
+            Some(Msg::Ready) => break,
+            Some(Msg::RunHooks) => {
+                let st = spec_state_json(&opts.id, Status::Creating, pid, &bundle.dir, &bundle.spec);
+                let r = hooks::run(&bundle.spec, Kind::Prestart, &st)
+                    .and_then(|_| hooks::run(&bundle.spec, Kind::CreateRuntime, &st));
+                if let Err(e) = r {
+                    let _ = parent_end.send(&Msg::Error(e.to_string()));
+                    return Err(e);
+                }
+                parent_end.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            Some(m) => return Err(Error::Init(format!("unexpected message {m:?}"))),
+            None => return Err(Error::Init("exited during set-up without saying why".into())),
+        }
+    }
+    let start_time = proc_stat(pid).map(|(_, t)| t).ok_or_else(|| Error::Init("exited right after set-up".into()))?;
+    let state = State {
+        id: opts.id.clone(),
+        init_pid: pid,
+        init_start_time: start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        owner: String::new(),
+        cgroup,
+        spec: bundle.spec.clone(),
+    };
+    state.save(&dir)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    undo.armed = false;
+    drop(undo);
+    Ok(Container { state, dir, _lock: lock })
+}
+
+/// Joins namespaces given by path in a short-lived child, which then clones
+/// the init (so that the runtime itself never changes namespaces) and reports
+/// its pid.
+fn spawn_via_intermediate(
+    plan: &Plan,
+    bundle: &Bundle,
+    flags: CloneFlags,
+    parent_end: &sync::Channel,
+    args: InitArgs,
+) -> Result<i32> {
+    // The init's parent exits: make sure its exit status comes back to us.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let mid = fork_into(0, None)?;
+    if mid == 0 {
+        let chan = args.sync;
+        let r = (move || -> Result<i32> {
+            plan.join_all()?;
+            let mut flags = flags;
+            if plan.creates(LinuxNamespaceType::Time) {
+                flags.remove(CloneFlags::from_bits_retain(0x80));
+                nix::sched::unshare(CloneFlags::from_bits_retain(0x80)).ctx(|| "unsharing the time namespace".into())?;
+                write_time_offsets(bundle)?;
+            }
+            let pid = fork_into(flags.bits() as u64, None)?;
+            if pid == 0 {
+                init::run(args);
+            }
+            Ok(pid)
+        })();
+        let msg = match r {
+            Ok(pid) => Msg::Pid(pid),
+            Err(e) => Msg::Error(e.to_string()),
+        };
+        let code = i32::from(chan.send(&msg).is_err());
+        // SAFETY: leave without running the parent's exit-time cleanups.
+        unsafe { libc::_exit(code) };
+    }
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(mid), None);
+    match parent_end.recv()? {
+        Some(Msg::Pid(p)) => Ok(p),
+        Some(Msg::Error(e)) => Err(Error::Init(e)),
+        m => Err(Error::Init(format!("namespace set-up failed: {m:?}"))),
+    }
+}
+
+fn write_time_offsets(bundle: &Bundle) -> Result<()> {
+    let offsets = bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    if !text.is_empty() {
+        std::fs::write("/proc/self/timens_offsets", &text).ctx(|| format!("linux.timeOffsets: {}", text.trim()))?;
+    }
+    Ok(())
+}
+
+fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
+    let linux = bundle.spec.linux().as_ref().ok_or_else(|| Error::Spec("linux: missing".into()))?;
+    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    for (file, maps, field) in [
+        ("uid_map", fmt(linux.uid_mappings()), "linux.uidMappings"),
+        ("gid_map", fmt(linux.gid_mappings()), "linux.gidMappings"),
+    ] {
+        if maps.is_empty() {
+            continue;
+        }
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, &maps).ctx(|| format!("{field}: writing {path}"))?;
+    }
+    Ok(())
+}
+
+fn open_cgroup_fd(cgroup: &CgroupManager) -> Result<Option<OwnedFd>> {
+    let Some(dir) = cgroup.unified_dir() else { return Ok(None) };
+    let fd = nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening cgroup {}", dir.display()))?;
+    Ok(Some(fd))
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("gantry-tmp");
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::path("writing the pid file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::path("writing the pid file", path, e))
+}

@@ -1,0 +1,188 @@
+//! `exec`: run another process inside a running container — join its
+//! namespaces and cgroup, then apply the process spec as the init does.
+
+use super::foreground::{block_signals, supervise, RawTerminal};
+use super::Container;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::flag;
+use crate::process::clone::fork_into;
+use crate::process::console;
+use crate::process::init::apply_process;
+use crate::process::sync::{self, Msg};
+use crate::spec::ns_name;
+use crate::state::Status;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+pub struct ExecOpts {
+    pub process: Process,
+    /// Connected --console-socket, for a terminal process.
+    pub console: Option<OwnedFd>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// Namespaces in the order they are joined: user first (it grants the
+/// rights for the rest), mount last among those that change paths.
+const ORDER: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Mount,
+];
+
+fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Network => "net",
+        other => ns_name(other),
+    }
+}
+
+impl Container {
+    /// Runs `opts.process` in the container. Foreground: returns its exit
+    /// code; detached: returns 0 once it runs.
+    pub fn exec(self, opts: ExecOpts) -> Result<i32> {
+        let status = self.status();
+        if matches!(status, Status::Stopped | Status::Paused) {
+            return Err(self.bad_status(status, &format!("cannot exec in a {status} container")));
+        }
+        match opts.process.args() {
+            Some(a) if !a.is_empty() && !a[0].is_empty() => {}
+            _ => return Err(Error::Spec("process.args: must name the program to run".into())),
+        }
+        let pid = self.state.init_pid;
+        let in_userns = self.state.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::User);
+        let ns = open_namespaces(pid)?;
+        let terminal = opts.process.terminal().unwrap_or(false);
+        let (console, relay_end) = match (terminal, opts.console) {
+            (true, None) if opts.detach => {
+                return Err(Error::Spec("a terminal for a detached exec needs --console-socket".into()))
+            }
+            (true, None) => {
+                let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+                    .ctx(|| "console socketpair".into())?;
+                (Some(a), Some(b))
+            }
+            (true, given) => (given, None),
+            (false, _) => (None, None),
+        };
+        let sfd = if opts.detach { None } else { Some(block_signals()?) };
+        let (parent_end, child_end) = sync::pair()?;
+        let mid = fork_into(0, None)?;
+        if mid == 0 {
+            let r = (|| -> Result<i32> {
+                for (t, f) in &ns {
+                    nix::sched::setns(f.as_fd(), flag(*t)).ctx(|| format!("joining the container's {} namespace", ns_name(*t)))?;
+                }
+                let child = fork_into(0, None)?;
+                if child == 0 {
+                    let err = exec_child(&child_end, &opts.process, in_userns, console.as_ref(), opts.preserve_fds);
+                    let _ = child_end.send(&Msg::Error(err.to_string()));
+                    // SAFETY: leave without running the parent's cleanups.
+                    unsafe { libc::_exit(127) };
+                }
+                Ok(child)
+            })();
+            let msg = match r {
+                Ok(p) => Msg::Pid(p),
+                Err(e) => Msg::Error(e.to_string()),
+            };
+            let code = i32::from(child_end.send(&msg).is_err());
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) };
+        }
+        drop(console);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(mid), None);
+        let child = match parent_end.recv()? {
+            Some(Msg::Pid(p)) => p,
+            Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            m => return Err(Error::Init(format!("exec set-up failed: {m:?}"))),
+        };
+        let kill_child = || {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), nix::sys::signal::Signal::SIGKILL);
+        };
+        if let Err(e) = self.state.cgroup.add_pid(child) {
+            kill_child();
+            return Err(e);
+        }
+        parent_end.send(&Msg::Go)?;
+        let master = match relay_end.map(|s| console::recv_fd(s.as_raw_fd())).transpose() {
+            Ok(m) => m,
+            Err(e) => {
+                kill_child();
+                return Err(e);
+            }
+        };
+        match parent_end.recv()? {
+            Some(Msg::Ready) => {}
+            Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            m => return Err(Error::Init(format!("exec: unexpected {m:?}"))),
+        }
+        if let Some(pf) = &opts.pid_file {
+            std::fs::write(pf, child.to_string()).map_err(|e| Error::path("writing the pid file", pf, e))?;
+        }
+        let Some(sfd) = sfd else { return Ok(0) };
+        // Unlock the container while the process runs.
+        drop(self);
+        let _raw = master.as_ref().map(RawTerminal::enter).transpose()?;
+        supervise(child, &sfd, master.as_ref())
+    }
+}
+
+/// The container's namespaces that differ from ours, in join order.
+fn open_namespaces(pid: i32) -> Result<Vec<(LinuxNamespaceType, File)>> {
+    let mut out = vec![];
+    for t in ORDER {
+        let theirs = format!("/proc/{pid}/ns/{}", proc_name(t));
+        let Ok(meta) = std::fs::metadata(&theirs) else { continue };
+        let ours = std::fs::metadata(format!("/proc/self/ns/{}", proc_name(t)));
+        if ours.is_ok_and(|o| o.ino() == meta.ino() && o.dev() == meta.dev()) {
+            continue;
+        }
+        let f = File::open(&theirs).map_err(|e| Error::path("opening namespace", &theirs, e))?;
+        out.push((t, f));
+    }
+    Ok(out)
+}
+
+/// In the joined namespaces: wait to be in the cgroup, set up the terminal
+/// and the process, say Ready, exec.
+fn exec_child(
+    chan: &sync::Channel,
+    process: &Process,
+    in_userns: bool,
+    console_sock: Option<&OwnedFd>,
+    preserve_fds: u32,
+) -> Error {
+    let r = (|| -> Result<(PathBuf, Vec<String>, Vec<String>)> {
+        chan.expect(Msg::Go)?;
+        if let Some(sock) = console_sock {
+            let _ = nix::unistd::setsid();
+            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            console::setup_without_console_mount(sock.as_raw_fd(), size)?;
+        }
+        apply_process(process, in_userns, preserve_fds)
+    })();
+    match r {
+        Ok((path, args, env)) => {
+            if let Err(e) = chan.send(&Msg::Ready) {
+                return e;
+            }
+            let empty = nix::sys::signal::SigSet::empty();
+            let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+            crate::process::exec::exec(&path, &args, &env)
+        }
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,50 @@
+//! `start`: release a created container's init by reading its exec fifo.
+
+use super::Container;
+use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Kind};
+use crate::state::{spec_state_json, Status, EXEC_FIFO};
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+use std::os::fd::AsFd;
+
+impl Container {
+    /// Returns as soon as the init has been released; the program runs on.
+    pub fn start(&mut self) -> Result<()> {
+        let status = self.status();
+        if status != Status::Created {
+            return Err(self.bad_status(status, "only a created container can be started"));
+        }
+        let path = self.dir.join(EXEC_FIFO);
+        // Non-blocking open succeeds even without a writer; we then wait for
+        // the init's byte, noticing if it died meanwhile.
+        let fd = nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx(|| format!("opening {}", path.display()))?;
+        let mut buf = [0u8; 1];
+        loop {
+            match nix::unistd::read(&fd, &mut buf) {
+                Ok(1) => break,
+                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
+                Err(e) => return Err(Error::sys("reading the exec fifo", e)),
+            }
+            if self.state.live_init().is_none() {
+                return Err(Error::Init("the container's init exited before it could be started".into()));
+            }
+            let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut pfd, PollTimeout::from(100u16));
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::path("removing", &path, e))?;
+        let st = spec_state_json(self.id(), Status::Running, self.state.init_pid, &self.state.bundle, &self.state.spec);
+        // As runc does: a failed poststart hook fails `start` and stops the
+        // container rather than leaving a half-started one running.
+        if let Err(e) = hooks::run(&self.state.spec, Kind::Poststart, &st) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.state.init_pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            return Err(e);
+        }
+        Ok(())
+    }
+}

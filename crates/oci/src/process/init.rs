@@ -1,0 +1,262 @@
+//! The container's init: runs in the freshly cloned child, builds the
+//! container around itself, reports Ready, blocks on the exec fifo until
+//! `start`, then execs the user's program.
+//!
+//! Everything that can fail for a reason in the config happens before Ready,
+//! so that `create` (not `start`) reports it, as runc does.
+
+use super::sync::{Channel, Msg};
+use super::{capabilities, console, exec, rlimits, user};
+use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Kind};
+use crate::namespaces::Plan;
+use crate::rootfs::{self, RootfsContext};
+use crate::state::{spec_state_json, Status};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::io::Write;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+pub struct InitArgs<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub plan: &'a Plan,
+    pub sync: &'a Channel,
+    /// O_PATH descriptor of the exec fifo, reopened for writing after pivot_root.
+    pub fifo: RawFd,
+    pub console_socket: Option<RawFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Descriptors 3..3+N are passed to the container.
+    pub preserve_fds: u32,
+    /// The parent sends Go once id maps are written and the cgroup joined.
+    pub wait_go: bool,
+    /// The cgroup namespace is unshared here, once inside the cgroup.
+    pub unshare_cgroupns: bool,
+}
+
+/// Never returns: either execs the container's program or exits non-zero
+/// after telling the parent why.
+pub fn run(args: InitArgs) -> ! {
+    let err = match setup(&args) {
+        Ok(ready) => finish(&args, ready),
+        Err(e) => e,
+    };
+    // The parent may be gone after Ready; stderr is the last resort.
+    if args.sync.send(&Msg::Error(err.to_string())).is_err() {
+        let _ = writeln!(std::io::stderr(), "gantry init: {err}");
+    }
+    // SAFETY: _exit skips atexit handlers and stdio flushing that belong to
+    // the parent's copy of the process state.
+    unsafe { libc::_exit(1) }
+}
+
+/// What `setup` prepared for the final exec.
+struct Ready {
+    path: std::path::PathBuf,
+    args: Vec<String>,
+    env: Vec<String>,
+    host_pid: i32,
+}
+
+fn setup(a: &InitArgs) -> Result<Ready> {
+    let spec = a.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Spec("process: missing".into()))?;
+    let host_pid = match a.sync.recv()? {
+        Some(Msg::Pid(p)) => p,
+        Some(Msg::Error(e)) => return Err(Error::Init(e)),
+        m => return Err(Error::Init(format!("expected the init pid from the parent, got {m:?}"))),
+    };
+    if a.wait_go {
+        a.sync.expect(Msg::Go)?;
+    }
+    if a.plan.creates(LinuxNamespaceType::User) {
+        // Become the mapped root so that mounts and mknod work.
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx(|| "setresgid(0) in the user namespace".into())?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx(|| "setresuid(0) in the user namespace".into())?;
+    }
+    if a.unshare_cgroupns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "unsharing the cgroup namespace".into())?;
+    }
+    // A session of its own: no terminal signals from the caller's session.
+    let _ = nix::unistd::setsid();
+    if a.plan.creates(LinuxNamespaceType::Uts) {
+        if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+            nix::unistd::sethostname(h).ctx(|| format!("hostname {h:?}"))?;
+        }
+        if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+            set_domainname(d)?;
+        }
+    }
+    let in_userns = a.plan.has(LinuxNamespaceType::User);
+    rootfs::prepare(&RootfsContext {
+        spec,
+        rootfs: a.rootfs,
+        bundle: a.bundle,
+        in_userns,
+        new_cgroupns: a.plan.has(LinuxNamespaceType::Cgroup),
+    })?;
+    let state = |status| spec_state_json(a.id, status, host_pid, a.bundle, spec);
+    if hooks::has(spec, &[Kind::Prestart, Kind::CreateRuntime]) {
+        a.sync.send(&Msg::RunHooks)?;
+        a.sync.expect(Msg::HooksDone)?;
+    }
+    hooks::run(spec, Kind::CreateContainer, &state(Status::Creating))?;
+    rootfs::pivot(a.rootfs, a.no_pivot)?;
+    rootfs::finalize(spec)?;
+    if process.terminal().unwrap_or(false) {
+        let sock = a
+            .console_socket
+            .ok_or_else(|| Error::Spec("process.terminal is true but no console socket was given".into()))?;
+        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        console::setup(sock, size)?;
+        // SAFETY: the socket was only needed to hand over the pty master.
+        unsafe { libc::close(sock) };
+    }
+    if !a.no_new_keyring {
+        join_session_keyring(a.id);
+    }
+    let (path, args, env) = apply_process(process, in_userns, a.preserve_fds)?;
+    Ok(Ready { path, args, env, host_pid })
+}
+
+/// The process attributes shared by the init and `exec`: oom score, rlimits,
+/// LSM labels, capabilities, user, no_new_privs, cwd, environment and the
+/// program lookup. Returns (program path, args, env) ready for exec.
+pub fn apply_process(
+    process: &oci_spec::runtime::Process,
+    in_userns: bool,
+    preserve_fds: u32,
+) -> Result<(std::path::PathBuf, Vec<String>, Vec<String>)> {
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .ctx(|| format!("process.oomScoreAdj: writing {adj}"))?;
+    }
+    if let Some(r) = process.rlimits() {
+        rlimits::apply(r)?;
+    }
+    check_lsm(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
+    // The cwd must exist (runc creates it) and be resolved inside the new root.
+    let cwd = process.cwd();
+    if std::fs::metadata(cwd).is_err() {
+        std::fs::create_dir_all(cwd).ctx(|| format!("process.cwd: creating {}", cwd.display()))?;
+    }
+    let caps = capabilities::Plan::new(process.capabilities().as_ref())?;
+    if let Some(c) = &caps {
+        c.before_user_switch()?;
+    }
+    user::switch(process.user(), setgroups_allowed(in_userns))?;
+    if let Some(c) = &caps {
+        c.after_user_switch()?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "process.noNewPrivileges".into())?;
+    }
+    nix::unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    verify_cwd()?;
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user::home_of(process.user().uid())));
+    }
+    let args: Vec<String> = process.args().clone().unwrap_or_default();
+    let path = exec::lookup(&args[0], &env)?;
+    exec::cloexec_from(3 + preserve_fds)?;
+    Ok((path, args, env))
+}
+
+fn finish(a: &InitArgs, ready: Ready) -> Error {
+    if let Err(e) = a.sync.send(&Msg::Ready) {
+        return e;
+    }
+    // Blocks until `start` opens the fifo for reading.
+    let fifo = format!("/proc/self/fd/{}", a.fifo);
+    let fd = match nix::fcntl::open(fifo.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) => return Error::sys("opening the exec fifo (is /proc mounted in the container?)", e),
+    };
+    if let Err(e) = nix::unistd::write(&fd, b"0") {
+        return Error::sys("writing the exec fifo", e);
+    }
+    drop(fd);
+    let state = spec_state_json(a.id, Status::Running, ready.host_pid, a.bundle, a.spec);
+    if let Err(e) = hooks::run(a.spec, Kind::StartContainer, &state) {
+        return e;
+    }
+    reset_signals();
+    exec::exec(&ready.path, &ready.args, &ready.env)
+}
+
+/// Undo whatever signal mask/dispositions the runtime set (e.g. `run`
+/// blocks signals to forward them).
+fn reset_signals() {
+    let empty = nix::sys::signal::SigSet::empty();
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+}
+
+fn set_domainname(d: &str) -> Result<()> {
+    // SAFETY: setdomainname reads `len` bytes from a buffer we own.
+    let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| format!("domainname {d:?}"));
+    }
+    Ok(())
+}
+
+/// A fresh session keyring so containers do not share the host's keys.
+fn join_session_keyring(id: &str) {
+    let Ok(name) = std::ffi::CString::new(format!("_ses.{id}")) else { return };
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    // SAFETY: keyctl with a valid C string; failures (e.g. keyrings disabled)
+    // are not fatal, as with runc.
+    let key = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if key >= 0 {
+        // Possessor all, user view/read/write/search/link/setattr.
+        // SAFETY: plain integer arguments.
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, key, 0x3f3f0000u32 as libc::c_long) };
+    }
+}
+
+/// With AppArmor/SELinux absent, runc ignores a profile it cannot apply only
+/// when the LSM is disabled; we do the same, and fail when it is enabled but
+/// we cannot honour it.
+pub(crate) fn check_lsm(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
+    if apparmor.is_some_and(|p| !p.is_empty()) {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .map(|s| s.starts_with('Y'))
+            .unwrap_or(false);
+        if enabled {
+            let p = apparmor.unwrap_or_default();
+            std::fs::write("/proc/self/attr/apparmor/exec", format!("exec {p}"))
+                .or_else(|_| std::fs::write("/proc/self/attr/exec", format!("exec {p}")))
+                .ctx(|| format!("process.apparmorProfile: applying {p:?}"))?;
+        }
+    }
+    if let Some(label) = selinux.filter(|l| !l.is_empty()) {
+        if Path::new("/sys/fs/selinux/enforce").exists() {
+            std::fs::write("/proc/self/attr/exec", label).ctx(|| format!("process.selinuxLabel: applying {label:?}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn setgroups_allowed(in_userns: bool) -> bool {
+    !in_userns
+        || std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() != "deny")
+            .unwrap_or(true)
+}
+
+/// The cwd must be reachable from the container's root; a path outside it
+/// (an inherited host directory) shows as "(unreachable)" (CVE-2024-21626).
+fn verify_cwd() -> Result<()> {
+    let cwd = nix::unistd::getcwd().ctx(|| "getcwd".into())?;
+    if !cwd.is_absolute() || cwd.to_string_lossy().starts_with("(unreachable)") {
+        return Err(Error::Init(format!("process.cwd resolves outside the container: {}", cwd.display())));
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! runc 1.1's command line, flag for flag (see `runc --help`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gantry-runc",
+    about = "gantry-runc: a runc-compatible OCI runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Enable debug logging.
+    #[arg(long)]
+    pub debug: bool,
+    /// Where to write logs (default: stderr).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Root directory for container state (tmpfs recommended).
+    #[arg(long, default_value = "/run/gantry-runc")]
+    pub root: PathBuf,
+    /// Path to the criu binary for checkpoint and restore.
+    #[arg(long, default_value = "criu")]
+    pub criu: String,
+    /// Use systemd to manage cgroups.
+    #[arg(long = "systemd-cgroup")]
+    pub systemd_cgroup: bool,
+    /// Rootless container mode: true, false or auto.
+    #[arg(long, default_value = "auto")]
+    pub rootless: String,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new specification file (config.json).
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Generate a configuration for a rootless container.
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Create a container (its process waits for `start`).
+    Create(CreateArgs),
+    /// Start a created container.
+    Start { id: String },
+    /// Create and start a container.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Detach from the container's process.
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits.
+        #[arg(long)]
+        keep: bool,
+        /// Do not make this process a subreaper (accepted for compatibility).
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
+    },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// Send a signal to a container's init (or all its processes).
+    Kill {
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+        /// Send the signal to every process of the container.
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Delete containers and their resources.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Kill a running container first.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List containers.
+    List {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Print only the container ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Run a new process inside a running container.
+    Exec(ExecArgs),
+    /// List the processes running inside a container.
+    #[command(trailing_var_arg = true)]
+    Ps {
+        id: String,
+        /// table or json.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Options passed to ps(1) (default: -ef).
+        #[arg(allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Suspend every process of a container.
+    Pause { id: String },
+    /// Resume a paused container.
+    Resume { id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    pub id: String,
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master of a terminal container.
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the container's init pid to.
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra descriptors (3..3+N) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Args, Debug)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    pub id: String,
+    /// The command and its arguments (unless --process is given).
+    #[arg(allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// A process.json (runtime-spec process) to run instead of COMMAND.
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Current working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE), repeatable.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// uid[:gid] to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional group ids, repeatable.
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// SELinux label for the process.
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// AppArmor profile for the process.
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set no_new_privs.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Add a capability (bounding, effective, permitted), repeatable.
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}

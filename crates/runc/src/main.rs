@@ -1,0 +1,60 @@
+//! gantry-runc: runc's command line over the gantry-oci library. This file
+//! only parses flags, dispatches and prints errors the way runc does.
+
+mod cli;
+mod commands;
+mod log;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use commands::{lifecycle, query, spec};
+
+fn main() {
+    let cli = Cli::parse();
+    let logger = log::Logger { file: cli.log.clone(), format: cli.log_format, debug: cli.debug };
+    logger.debug(&format!("command line: {:?}", std::env::args().collect::<Vec<_>>()));
+    match dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            logger.error(&msg);
+            std::process::exit(1);
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    if cli.version {
+        println!("gantry-runc version {}\nspec: {}", env!("CARGO_PKG_VERSION"), gantry_oci::state::OCI_VERSION);
+        return Ok(0);
+    }
+    if cli.systemd_cgroup {
+        anyhow::bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver (omit the flag)");
+    }
+    match cli.rootless.as_str() {
+        "auto" | "false" => {}
+        "true" => anyhow::bail!("--rootless=true: rootless mode is not supported yet"),
+        other => anyhow::bail!("--rootless: invalid value {other:?} (true, false or auto)"),
+    }
+    let root = cli.root.as_path();
+    let Some(cmd) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        return Ok(0);
+    };
+    match cmd {
+        Command::Spec { bundle, rootless } => spec::run(&bundle, rootless)?,
+        Command::Create(a) => lifecycle::create(root, &a)?,
+        Command::Start { id } => lifecycle::start(root, &id)?,
+        Command::Run { create, detach, keep, no_subreaper: _ } => return lifecycle::run(root, &create, detach, keep),
+        Command::State { id } => query::state(root, &id)?,
+        Command::Kill { id, signal, all } => lifecycle::kill(root, &id, &signal, all)?,
+        Command::Delete { ids, force } => lifecycle::delete(root, &ids, force)?,
+        Command::List { format, quiet } => query::list(root, &format, quiet)?,
+        Command::Exec(a) => return commands::exec::run(root, &a),
+        Command::Ps { id, format, ps_args } => query::ps(root, &id, &format, &ps_args)?,
+        Command::Pause { id } => lifecycle::pause(root, &id)?,
+        Command::Resume { id } => lifecycle::resume(root, &id)?,
+    }
+    Ok(0)
+}
