@@ -23,10 +23,30 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
         .map_err(|e| Error::path("bundle", bundle, e))?;
     let config = dir.join("config.json");
     let text = std::fs::read(&config).map_err(|e| Error::path("reading", &config, e))?;
-    let spec: Spec = serde_json::from_slice(&text).map_err(|e| Error::Spec(e.to_string()))?;
+    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| Error::Spec(e.to_string()))?;
+    drop_unknown_capabilities(&mut value);
+    let spec: Spec = serde_json::from_value(value).map_err(|e| Error::Spec(e.to_string()))?;
     let rootfs = resolve_rootfs(&spec, &dir)?;
     validate(&spec)?;
     Ok(Bundle { spec, dir, rootfs })
+}
+
+/// runc runs configs that name capabilities it does not know (newer ones, or
+/// typos) after a warning; the spec types would refuse them, so they are
+/// dropped here, with the warning.
+fn drop_unknown_capabilities(v: &mut serde_json::Value) {
+    let Some(sets) = v.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) else { return };
+    for (set, list) in sets.iter_mut() {
+        if let Some(list) = list.as_array_mut() {
+            list.retain(|cap| {
+                let ok = serde_json::from_value::<oci_spec::runtime::Capability>(cap.clone()).is_ok();
+                if !ok {
+                    eprintln!("warning: process.capabilities.{set}: unknown capability {cap} ignored");
+                }
+                ok
+            });
+        }
+    }
 }
 
 fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
@@ -75,6 +95,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return Err(Error::Spec(format!("process.env {var:?}: not KEY=VALUE")));
         }
     }
+    crate::process::init::validate_lsm(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
     let linux = spec
         .linux()
         .as_ref()

@@ -112,6 +112,18 @@ pub enum Command {
         #[arg(allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Update a container's resource limits.
+    Update(UpdateArgs),
+    /// Display container events (stats, OOM).
+    Events {
+        id: String,
+        /// Print stats once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Stats collection interval (e.g. 5s, 500ms).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+    },
     /// Suspend every process of a container.
     Pause { id: String },
     /// Resume a paused container.
@@ -186,4 +198,42 @@ pub struct ExecArgs {
     pub cap: Vec<String>,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// JSON file with the new linux.resources ("-" for stdin).
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<u64>,
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or with a k/m/g suffix; -1 for unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit.
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
 }

@@ -10,7 +10,26 @@ use cli::{Cli, Command};
 use commands::{lifecycle, query, spec};
 
 fn main() {
-    let cli = Cli::parse();
+    // Die quietly on a closed pipe (`gantry-runc list | head`), as runc does.
+    // SAFETY: restoring the default disposition of one signal.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => e.exit(), // --help
+        Err(e) => {
+            // One line, as runc's usage errors are.
+            let text = e.render().to_string();
+            let msg: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            let msg = msg.join(" ");
+            eprintln!("gantry-runc: {}", msg.trim_start_matches("error: "));
+            std::process::exit(1);
+        }
+    };
     let logger = log::Logger { file: cli.log.clone(), format: cli.log_format, debug: cli.debug };
     logger.debug(&format!("command line: {:?}", std::env::args().collect::<Vec<_>>()));
     match dispatch(cli) {
@@ -53,6 +72,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::List { format, quiet } => query::list(root, &format, quiet)?,
         Command::Exec(a) => return commands::exec::run(root, &a),
         Command::Ps { id, format, ps_args } => query::ps(root, &id, &format, &ps_args)?,
+        Command::Update(a) => commands::update::run(root, &a)?,
+        Command::Events { id, stats, interval } => commands::update::events(root, &id, stats, &interval)?,
         Command::Pause { id } => lifecycle::pause(root, &id)?,
         Command::Resume { id } => lifecycle::resume(root, &id)?,
     }

@@ -22,7 +22,9 @@ fn default_devices_exist() {
     need_root!();
     let rt = rt();
     let b = Bundle::new();
-    b.sh(&format!("{STAT} /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty"));
+    b.sh(&format!(
+        "{STAT} /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty"
+    ));
     let out = rt.run(&unique_id("dev"), &b).ok();
     let want = [
         "/dev/null character special file 1:3 666 0:0",
@@ -42,7 +44,11 @@ fn default_devices_work() {
     let b = Bundle::new();
     b.sh("echo gone > /dev/null && head -c 5 /dev/zero | wc -c && head -c 5 /dev/urandom | wc -c");
     let out = rt.run(&unique_id("dev"), &b).ok();
-    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["5", "5"], "{out}");
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["5", "5"],
+        "{out}"
+    );
 }
 
 #[test]
@@ -50,8 +56,10 @@ fn dev_symlinks_and_ptmx() {
     need_root!();
     let rt = rt();
     let b = Bundle::new();
-    b.sh("for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done; \
-          stat -c '%F %a' /dev/pts/ptmx");
+    b.sh(
+        "for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done; \
+          stat -c '%F %a' /dev/pts/ptmx",
+    );
     let out = rt.run(&unique_id("dev"), &b).ok();
     let want = [
         "fd /proc/self/fd",
@@ -118,10 +126,18 @@ fn user_namespace_devices_are_bind_mounted() {
             { "path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o644 }
         ]);
     })
-    .sh(&format!("{STAT} /dev/kmsg /dev/null; echo x > /dev/null && echo null-ok"));
+    .sh(&format!(
+        "{STAT} /dev/kmsg /dev/null; echo x > /dev/null && echo null-ok"
+    ));
     let out = rt.run(&unique_id("dev"), &b).ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(lines[0].starts_with("/dev/kmsg character special file 1:b "), "{out}");
-    assert!(lines[1].starts_with("/dev/null character special file 1:3 "), "{out}");
+    assert!(
+        lines[0].starts_with("/dev/kmsg character special file 1:b "),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("/dev/null character special file 1:3 "),
+        "{out}"
+    );
     assert_eq!(lines[2], "null-ok", "{out}");
 }

@@ -39,7 +39,9 @@ fn kill_defaults_to_sigterm_and_delivers_other_signals() {
     let (id, _) = running(&rt, &b);
     wait_for_file(&b.in_rootfs("ready"), T);
     rt.kill(&id, "USR1").ok();
-    wait_until(T, "USR1 to arrive", || common::read_trim(&b.in_rootfs("got")) == "usr1");
+    wait_until(T, "USR1 to arrive", || {
+        common::read_trim(&b.in_rootfs("got")) == "usr1"
+    });
     assert_eq!(rt.state(&id)["status"], "running");
     rt.cmd(&["kill", &id]).ok();
     wait_for_status(&rt, &id, "stopped", T);
@@ -62,7 +64,9 @@ fn kill_all_reaches_every_process() {
     rt.kill_all(&id, "KILL").ok();
     wait_for_status(&rt, &id, "stopped", T);
     for pid in pids {
-        wait_until(T, "every container process to die", || !check::pid_alive(pid as i32));
+        wait_until(T, "every container process to die", || {
+            !check::pid_alive(pid as i32)
+        });
     }
     rt.delete(&id).ok();
 }
@@ -113,10 +117,18 @@ fn delete_force_kills_and_removes_everything() {
     let b = Bundle::new();
     let cg = format!("/gantry-test-{}", unique_id("cg"));
     let mark = format!("GANTRY_TEST_MARK={}", unique_id("mark"));
-    b.sh("sleep 1000 & exec sleep 1001").cgroups_path(&cg).env(&mark);
+    b.sh("sleep 1000 & exec sleep 1001")
+        .cgroups_path(&cg)
+        .env(&mark);
     let (id, pid) = running(&rt, &b);
-    assert!(!check::processes_with(&mark).is_empty(), "the marker does not find the container");
-    assert!(!check::existing_cgroups(&cg).is_empty(), "container cgroup {cg} not created");
+    assert!(
+        !check::processes_with(&mark).is_empty(),
+        "the marker does not find the container"
+    );
+    assert!(
+        !check::existing_cgroups(&cg).is_empty(),
+        "container cgroup {cg} not created"
+    );
     rt.delete_force(&id).ok();
     wait_until(T, "the init to die", || !check::pid_alive(pid));
     check::assert_nothing_left(&rt, &id, b.path(), &cg, &mark);

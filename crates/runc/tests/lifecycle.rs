@@ -19,13 +19,20 @@ fn create_blocks_the_process_until_start() {
     let state = rt.state(&id);
     assert_eq!(state["status"], "created", "{state}");
     let pid = state["pid"].as_i64().expect("created container has a pid") as i32;
-    assert!(check::pid_alive(pid), "init {pid} of a created container is not alive");
+    assert!(
+        check::pid_alive(pid),
+        "init {pid} of a created container is not alive"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert!(!b.in_rootfs("ran").exists(), "the process ran before start");
 
     let t0 = Instant::now();
     rt.start(&id).ok();
-    assert!(t0.elapsed() < Duration::from_secs(5), "start took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "start took {:?}",
+        t0.elapsed()
+    );
     wait_for_file(&b.in_rootfs("ran"), T);
     assert_eq!(rt.state(&id)["status"], "running");
     assert_eq!(rt.pid(&id), pid, "start must not replace the init process");
@@ -47,7 +54,10 @@ fn start_returns_while_the_container_keeps_running() {
     rt.create(&id, &b).ok();
     let t0 = Instant::now();
     rt.start(&id).ok();
-    assert!(t0.elapsed() < Duration::from_secs(5), "start waited for the container");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "start waited for the container"
+    );
     assert_eq!(rt.state(&id)["status"], "running");
     rt.delete_force(&id).ok();
 }
@@ -57,7 +67,8 @@ fn status_moves_created_running_stopped() {
     need_root!();
     let rt = rt();
     let b = Bundle::new();
-    b.writable().sh("while [ ! -e /go ]; do sleep 0.05; done; exit 0");
+    b.writable()
+        .sh("while [ ! -e /go ]; do sleep 0.05; done; exit 0");
     let id = unique_id("life");
     rt.create(&id, &b).ok();
     assert_eq!(rt.state(&id)["status"], "created");
@@ -82,7 +93,11 @@ fn start_fails_unless_created() {
     rt.create(&id, &b).ok();
     rt.start(&id).ok();
     rt.start(&id).fail();
-    assert_eq!(rt.state(&id)["status"], "running", "a failed start disturbed the container");
+    assert_eq!(
+        rt.state(&id)["status"],
+        "running",
+        "a failed start disturbed the container"
+    );
     std::fs::write(b.in_rootfs("go"), "").unwrap();
     wait_for_status(&rt, &id, "stopped", T);
     rt.start(&id).fail();
@@ -107,7 +122,11 @@ fn concurrent_starts_start_once() {
     assert_eq!(ok, 1, "exactly one concurrent start must win: {outs:#?}");
     wait_for_file(&b.in_rootfs("starts"), T);
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(common::read_trim(&b.in_rootfs("starts")), "x", "the process ran more than once");
+    assert_eq!(
+        common::read_trim(&b.in_rootfs("starts")),
+        "x",
+        "the process ran more than once"
+    );
     rt.delete_force(&id).ok();
 }
 
@@ -134,8 +153,15 @@ fn flags_may_follow_the_container_id() {
     b.args(&["sleep", "1000"]);
     let id = unique_id("life");
     let pid_file = b.path().join("pidfile");
-    rt.cmd(&["create", &id, "--bundle", b.path_str(), "--pid-file", pid_file.to_str().unwrap()])
-        .ok();
+    rt.cmd(&[
+        "create",
+        &id,
+        "--bundle",
+        b.path_str(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+    ])
+    .ok();
     assert_eq!(rt.state(&id)["status"], "created");
     assert!(pid_file.exists());
     rt.cmd(&["delete", &id, "--force"]).ok();
@@ -150,7 +176,8 @@ fn pid_file_holds_the_init_pid() {
     b.args(&["sleep", "1000"]);
     let id = unique_id("life");
     let pid_file = b.path().join("init.pid");
-    rt.create_with(&id, &b, &["--pid-file", pid_file.to_str().unwrap()]).ok();
+    rt.create_with(&id, &b, &["--pid-file", pid_file.to_str().unwrap()])
+        .ok();
     let written = std::fs::read_to_string(&pid_file).expect("pid file written by create");
     let pid: i32 = written.trim().parse().expect("pid file holds a number");
     assert_eq!(pid, rt.pid(&id));
@@ -167,7 +194,10 @@ fn state_dir_is_private() {
     let id = unique_id("life");
     rt.create(&id, &b).ok();
     let dir = rt.root().join(&id);
-    let mode = std::fs::metadata(&dir).expect("state dir under --root").permissions().mode();
+    let mode = std::fs::metadata(&dir)
+        .expect("state dir under --root")
+        .permissions()
+        .mode();
     let expected = if rt.is_runc() { 0o711 } else { 0o700 };
     if mode & 0o777 != 0o700 {
         rt.runc_deviates(&format!("state dir mode is {:o}, not 0700", mode & 0o777));
@@ -175,4 +205,42 @@ fn state_dir_is_private() {
     assert_eq!(mode & 0o777, expected, "mode of {}", dir.display());
     rt.delete_force(&id).ok();
     assert!(!dir.exists());
+}
+
+#[test]
+fn create_accepts_short_bundle_flag_and_no_new_keyring() {
+    need_root!();
+    let rt = rt();
+    let b = Bundle::new();
+    b.args(&["sleep", "1000"]);
+    let id = unique_id("life");
+    rt.cmd(&["create", "-b", b.path_str(), "--no-new-keyring", &id])
+        .ok();
+    assert_eq!(rt.state(&id)["bundle"], b.path_str());
+    rt.delete_force(&id).ok();
+}
+
+#[test]
+fn preserve_fds_passes_extra_descriptors() {
+    need_root!();
+    let rt = rt();
+    let b = Bundle::new();
+    b.sh("cat <&3; cat <&4");
+    let (f3, f4) = (b.path().join("fd3"), b.path().join("fd4"));
+    std::fs::write(&f3, "three\n").unwrap();
+    std::fs::write(&f4, "four\n").unwrap();
+    let id = unique_id("life");
+    // The shell opens fds 3 and 4 and then becomes the runtime, as a caller such as podman would.
+    let out = std::process::Command::new("/bin/sh")
+        .args(["-c", "exec 3<\"$0\" 4<\"$1\"; shift; exec \"$@\""])
+        .arg(&f3)
+        .arg(&f4)
+        .arg(rt.bin())
+        .arg("--root")
+        .arg(rt.root())
+        .args(["run", "--preserve-fds", "2", "--bundle", b.path_str(), &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "three\nfour\n");
 }

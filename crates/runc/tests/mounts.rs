@@ -13,8 +13,14 @@ struct HostMount(PathBuf);
 impl HostMount {
     fn tmpfs(at: &Path) -> HostMount {
         std::fs::create_dir_all(at).unwrap();
-        nix::mount::mount(Some("tmpfs"), at, Some("tmpfs"), nix::mount::MsFlags::empty(), None::<&str>)
-            .unwrap_or_else(|e| panic!("mounting tmpfs on {}: {e}", at.display()));
+        nix::mount::mount(
+            Some("tmpfs"),
+            at,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap_or_else(|e| panic!("mounting tmpfs on {}: {e}", at.display()));
         HostMount(at.to_path_buf())
     }
 
@@ -23,7 +29,14 @@ impl HostMount {
         use nix::mount::MsFlags;
         nix::mount::mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>).unwrap();
         let m = HostMount(dir.to_path_buf());
-        nix::mount::mount(None::<&str>, dir, None::<&str>, MsFlags::MS_SHARED, None::<&str>).unwrap();
+        nix::mount::mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .unwrap();
         m
     }
 }
@@ -42,13 +55,17 @@ fn mountinfo_line<'a>(mountinfo: &'a str, dest: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no mount at {dest} in:\n{mountinfo}"))
 }
 
-fn fs_type<'a>(line: &'a str) -> &'a str {
+fn fs_type(line: &str) -> &str {
     let after = line.split(" - ").nth(1).unwrap_or_default();
     after.split(' ').next().unwrap_or_default()
 }
 
 fn mount_opts(line: &str) -> Vec<&str> {
-    line.split(' ').nth(5).unwrap_or_default().split(',').collect()
+    line.split(' ')
+        .nth(5)
+        .unwrap_or_default()
+        .split(',')
+        .collect()
 }
 
 #[test]
@@ -75,7 +92,10 @@ fn default_mounts_are_made_with_their_types() {
         assert!(sys.contains(&o), "/sys lacks {o}: {sys:?}");
     }
     assert!(mount_opts(mountinfo_line(mi, "/sys/fs/cgroup/memory")).contains(&"ro"));
-    assert!(mount_opts(mountinfo_line(mi, "/")).contains(&"ro"), "the default root is read-only");
+    assert!(
+        mount_opts(mountinfo_line(mi, "/")).contains(&"ro"),
+        "the default root is read-only"
+    );
 }
 
 #[test]
@@ -92,9 +112,15 @@ fn bind_mounts_rw_and_ro() {
              if echo x > /mnt/ro/nope 2>/dev/null; then echo ro-writable; else echo ro-refused; fi");
     let out = rt.run(&unique_id("mnt"), &b).ok();
     assert_eq!(out.stdout, "from-host\nro-refused\n", "{out}");
-    assert_eq!(common::read_trim(&host.path().join("written")), "from-container");
+    assert_eq!(
+        common::read_trim(&host.path().join("written")),
+        "from-container"
+    );
     assert!(!host.path().join("nope").exists());
-    assert!(check::mounts_under(b.path()).is_empty(), "container mounts leaked to the host");
+    assert!(
+        check::mounts_under(b.path()).is_empty(),
+        "container mounts leaked to the host"
+    );
 }
 
 #[test]
@@ -106,9 +132,13 @@ fn rbind_carries_submounts_and_bind_does_not() {
     std::fs::write(sub.0.join("inner"), "inner").unwrap();
     let src = host.path().to_str().unwrap();
     let b = Bundle::new();
-    b.add_mount(json!({ "destination": "/mnt/r", "type": "bind", "source": src, "options": ["rbind"] }))
-        .add_mount(json!({ "destination": "/mnt/b", "type": "bind", "source": src, "options": ["bind"] }))
-        .sh("cat /mnt/r/sub/inner; echo; ls /mnt/b/sub | wc -l");
+    b.add_mount(
+        json!({ "destination": "/mnt/r", "type": "bind", "source": src, "options": ["rbind"] }),
+    )
+    .add_mount(
+        json!({ "destination": "/mnt/b", "type": "bind", "source": src, "options": ["bind"] }),
+    )
+    .sh("cat /mnt/r/sub/inner; echo; ls /mnt/b/sub | wc -l");
     let out = rt.run(&unique_id("mnt"), &b).ok();
     assert_eq!(out.stdout, "inner\n0\n", "{out}");
 }
@@ -173,9 +203,20 @@ fn rslave_bind_receives_host_mounts_rprivate_does_not() {
     wait_for_status(&rt, &id, "stopped", T);
     let out = run.stdout_now();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.first().copied(), Some("propagated"), "rslave missed a host mount:\n{out}");
-    assert_eq!(lines.get(1).copied(), Some("0"), "rprivate received a host mount:\n{out}");
-    assert!(lines.get(2).is_some_and(|l| l.contains("master:")), "not a slave:\n{out}");
+    assert_eq!(
+        lines.first().copied(),
+        Some("propagated"),
+        "rslave missed a host mount:\n{out}"
+    );
+    assert_eq!(
+        lines.get(1).copied(),
+        Some("0"),
+        "rprivate received a host mount:\n{out}"
+    );
+    assert!(
+        lines.get(2).is_some_and(|l| l.contains("master:")),
+        "not a slave:\n{out}"
+    );
     rt.delete(&id).ok();
     drop(late);
 }
@@ -192,7 +233,10 @@ fn rshared_bind_mount() {
     }))
     .args(&["cat", "/proc/self/mountinfo"]);
     let out = rt.run(&unique_id("prop"), &b).ok();
-    assert!(mountinfo_line(&out.stdout, "/mnt/sh").contains("shared:"), "{out}");
+    assert!(
+        mountinfo_line(&out.stdout, "/mnt/sh").contains("shared:"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -209,7 +253,10 @@ fn rootfs_propagation_shared() {
     b.config(|c| c["linux"]["rootfsPropagation"] = json!("shared"))
         .args(&["cat", "/proc/self/mountinfo"]);
     let out = rt.run(&unique_id("prop"), &b).ok();
-    assert!(mountinfo_line(&out.stdout, "/").contains("shared:"), "{out}");
+    assert!(
+        mountinfo_line(&out.stdout, "/").contains("shared:"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -238,13 +285,17 @@ fn readonly_paths_and_writable_root() {
     let rt = rt();
     let b = Bundle::new();
     b.writable()
-        .config(|c| c["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/home")))
+        .config(|c| {
+            c["linux"]["readonlyPaths"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("/home"))
+        })
         .sh("for p in /proc/sys/kernel/domainname /home/x /root/x; do \
                if echo y > $p 2>/dev/null; then echo $p writable; else echo $p refused; fi; done");
     let out = rt.run(&unique_id("ro"), &b).ok();
     assert_eq!(
-        out.stdout,
-        "/proc/sys/kernel/domainname refused\n/home/x refused\n/root/x writable\n",
+        out.stdout, "/proc/sys/kernel/domainname refused\n/home/x refused\n/root/x writable\n",
         "{out}"
     );
     assert_eq!(common::read_trim(&b.in_rootfs("root/x")), "y");
@@ -284,11 +335,21 @@ fn container_mounts_stay_out_of_the_host() {
     b.add_mount(json!({ "destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs" }))
         .args(&["sleep", "1000"]);
     let id = unique_id("leak");
-    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let before = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
     rt.run_detached(&id, &b).ok();
-    assert!(check::mounts_under(b.path()).is_empty(), "{:?}", check::mounts_under(b.path()));
+    assert!(
+        check::mounts_under(b.path()).is_empty(),
+        "{:?}",
+        check::mounts_under(b.path())
+    );
     rt.delete_force(&id).ok();
-    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let after = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
     assert!(check::mounts_under(b.path()).is_empty());
     // Other tests may mount concurrently, so only this bundle's absence is exact.
     let _ = (before, after);

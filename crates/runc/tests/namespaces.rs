@@ -9,7 +9,10 @@ use std::collections::HashMap;
 const KINDS: [&str; 7] = ["pid", "net", "ipc", "uts", "mnt", "cgroup", "user"];
 
 fn host_ns(kind: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The container's namespace links, by kind, for the bundle as configured.
@@ -30,9 +33,16 @@ fn default_namespaces_are_new_and_others_are_the_hosts() {
     let b = Bundle::new();
     let ns = container_ns(&rt, &b);
     for kind in KINDS {
-        let inside = ns.get(kind).unwrap_or_else(|| panic!("no {kind} namespace line: {ns:?}"));
+        let inside = ns
+            .get(kind)
+            .unwrap_or_else(|| panic!("no {kind} namespace line: {ns:?}"));
         let new = ["pid", "net", "ipc", "uts", "mnt"].contains(&kind);
-        assert_eq!(inside != &host_ns(kind), new, "{kind}: container {inside}, host {}", host_ns(kind));
+        assert_eq!(
+            inside != &host_ns(kind),
+            new,
+            "{kind}: container {inside}, host {}",
+            host_ns(kind)
+        );
     }
 }
 
@@ -73,7 +83,8 @@ fn uts_namespace_sets_the_hostname() {
     need_root!();
     let rt = rt();
     let b = Bundle::new();
-    b.config(|c| c["hostname"] = json!("gantry-box")).args(&["hostname"]);
+    b.config(|c| c["hostname"] = json!("gantry-box"))
+        .args(&["hostname"]);
     assert_eq!(rt.run(&unique_id("ns"), &b).ok().stdout, "gantry-box\n");
 }
 
@@ -85,7 +96,8 @@ fn uts_namespace_sets_the_domainname() {
         return;
     }
     let b = Bundle::new();
-    b.config(|c| c["domainname"] = json!("gantry.test")).args(&["cat", "/proc/sys/kernel/domainname"]);
+    b.config(|c| c["domainname"] = json!("gantry.test"))
+        .args(&["cat", "/proc/sys/kernel/domainname"]);
     assert_eq!(rt.run(&unique_id("ns"), &b).ok().stdout, "gantry.test\n");
 }
 
@@ -102,7 +114,11 @@ fn user_namespace_maps_ids() {
         })
         .sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox");
     let out = rt.run(&unique_id("userns"), &b).ok();
-    let lines: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(lines[0], ["0", "100000", "65536"], "{out}");
     assert_eq!(lines[1], ["0", "100000", "65536"], "{out}");
     assert_eq!(lines[2], ["0"], "{out}");
@@ -127,7 +143,11 @@ fn user_namespace_process_runs_as_the_mapped_host_uid() {
     let pid = rt.pid(&id);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert_eq!(uid_line.split_whitespace().nth(1), Some("200000"), "{uid_line}");
+    assert_eq!(
+        uid_line.split_whitespace().nth(1),
+        Some("200000"),
+        "{uid_line}"
+    );
     rt.delete_force(&id).ok();
 }
 
@@ -139,7 +159,10 @@ fn cgroup_namespace_roots_the_cgroup_view() {
     b.namespace("cgroup", None).sh("cat /proc/self/cgroup");
     let out = rt.run(&unique_id("cgns"), &b).ok();
     for line in out.stdout.lines() {
-        assert!(line.ends_with(":/"), "cgroup path not at the namespace root: {line}\n{out}");
+        assert!(
+            line.ends_with(":/"),
+            "cgroup path not at the namespace root: {line}\n{out}"
+        );
     }
     assert_ne!(container_ns(&rt, &b)["cgroup"], host_ns("cgroup"));
 }
@@ -165,7 +188,10 @@ fn time_namespace_offsets_the_clocks() {
     let out = rt.run(&unique_id("timens"), &b).ok();
     let mut lines = out.stdout.lines();
     let uptime: f64 = lines.next().and_then(|l| l.parse().ok()).expect("uptime");
-    assert!(uptime >= 864000.0, "boottime offset not applied: uptime {uptime}\n{out}");
+    assert!(
+        uptime >= 864000.0,
+        "boottime offset not applied: uptime {uptime}\n{out}"
+    );
     assert_ne!(lines.next().unwrap_or_default(), host_ns("time"));
 }
 
@@ -174,7 +200,9 @@ fn joining_namespaces_by_path() {
     need_root!();
     let rt = rt();
     let holder = Bundle::new();
-    holder.config(|c| c["hostname"] = json!("holder")).args(&["sleep", "1000"]);
+    holder
+        .config(|c| c["hostname"] = json!("holder"))
+        .args(&["sleep", "1000"]);
     let holder_id = unique_id("nsholder");
     rt.run_detached(&holder_id, &holder).ok();
     let pid = rt.pid(&holder_id);
@@ -188,6 +216,10 @@ fn joining_namespaces_by_path() {
         .sh("readlink /proc/self/ns/net; readlink /proc/self/ns/uts; hostname");
     let out = rt.run(&unique_id("nsjoin"), &b).ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines, [net.to_str().unwrap(), uts.to_str().unwrap(), "holder"], "{out}");
+    assert_eq!(
+        lines,
+        [net.to_str().unwrap(), uts.to_str().unwrap(), "holder"],
+        "{out}"
+    );
     rt.delete_force(&holder_id).ok();
 }

@@ -15,7 +15,10 @@ fn foreground_run_exits_with_the_container_status() {
     let id = unique_id("run");
     let out = rt.run(&id, &b);
     assert_eq!(out.code(), Some(7), "{out}");
-    assert!(rt.status(&id).is_none(), "a foreground run must delete its container");
+    assert!(
+        rt.status(&id).is_none(),
+        "a foreground run must delete its container"
+    );
 }
 
 #[test]
@@ -28,7 +31,9 @@ fn foreground_run_relays_stdio() {
     std::fs::write(&input, "from-stdin\n").unwrap();
     let id = unique_id("run");
     let args = ["run", "--bundle", b.path_str(), id.as_str()];
-    let out = rt.cmd_stdin(&args, Stdio::from(std::fs::File::open(&input).unwrap())).ok();
+    let out = rt
+        .cmd_stdin(&args, Stdio::from(std::fs::File::open(&input).unwrap()))
+        .ok();
     assert_eq!(out.stdout, "to-stdout\nfrom-stdin\n", "{out}");
     assert!(out.stderr.contains("to-stderr"), "{out}");
 }
@@ -40,8 +45,11 @@ fn foreground_run_killed_by_signal_exits_128_plus_n() {
     let b = Bundle::new();
     b.args(&["sleep", "1000"]);
     let id = unique_id("run");
-    let (mut child, _, _, cmdline) = rt.spawn(&["run", "--bundle", b.path_str(), &id], Stdio::null());
-    wait_until(T, "the container to run", || rt.status(&id).as_deref() == Some("running"));
+    let (mut child, _, _, cmdline) =
+        rt.spawn(&["run", "--bundle", b.path_str(), &id], Stdio::null());
+    wait_until(T, "the container to run", || {
+        rt.status(&id).as_deref() == Some("running")
+    });
     rt.kill(&id, "KILL").ok();
     let status = gantry_testutil::runtime::wait_timeout(&mut child, T)
         .unwrap_or_else(|| panic!("{cmdline} did not exit after its container was killed"));
@@ -66,9 +74,12 @@ fn foreground_run_forwards_signals() {
     let b = Bundle::new();
     b.sh("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.05; done");
     let id = unique_id("run");
-    let (mut child, out, _, cmdline) = rt.spawn(&["run", "--bundle", b.path_str(), &id], Stdio::null());
+    let (mut child, out, _, cmdline) =
+        rt.spawn(&["run", "--bundle", b.path_str(), &id], Stdio::null());
     wait_until(T, "the container to print ready", || {
-        std::fs::read_to_string(&out).unwrap_or_default().contains("ready")
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("ready")
     });
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

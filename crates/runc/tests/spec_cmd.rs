@@ -18,7 +18,10 @@ fn spec_writes_runcs_default_config() {
     rt.spec(dir.path(), false).ok();
     let mut got = read(dir.path());
     let version = got["ociVersion"].take();
-    assert!(version.as_str().is_some_and(|v| v.starts_with("1.")), "ociVersion {version}");
+    assert!(
+        version.as_str().is_some_and(|v| v.starts_with("1.")),
+        "ociVersion {version}"
+    );
     let mut want = default_spec(true);
     want["ociVersion"] = Value::Null;
     assert_eq!(got, want, "spec differs from runc's default");
@@ -28,7 +31,12 @@ fn spec_writes_runcs_default_config() {
 fn spec_defaults_to_the_current_directory() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
-    let status = rt.command().arg("spec").current_dir(dir.path()).status().unwrap();
+    let status = rt
+        .command()
+        .arg("spec")
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
     assert!(status.success());
     assert_eq!(read(dir.path())["process"]["args"], json!(["sh"]));
 }
@@ -40,7 +48,10 @@ fn spec_refuses_to_overwrite_config_json() {
     std::fs::write(dir.path().join("config.json"), "keep me").unwrap();
     let out = rt.spec(dir.path(), false);
     assert_clear_error(&rt, &out, &["config.json"]);
-    assert_eq!(std::fs::read_to_string(dir.path().join("config.json")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("config.json")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
@@ -49,18 +60,42 @@ fn spec_rootless_maps_the_caller() {
     let dir = tempfile::tempdir().unwrap();
     rt.spec(dir.path(), true).ok();
     let c = read(dir.path());
-    let kinds: Vec<&str> =
-        c["linux"]["namespaces"].as_array().unwrap().iter().filter_map(|n| n["type"].as_str()).collect();
+    let kinds: Vec<&str> = c["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
     assert!(kinds.contains(&"user"), "{kinds:?}");
-    assert!(!kinds.contains(&"network"), "rootless keeps the host network: {kinds:?}");
+    assert!(
+        !kinds.contains(&"network"),
+        "rootless keeps the host network: {kinds:?}"
+    );
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
-    assert_eq!(c["linux"]["uidMappings"], json!([{ "containerID": 0, "hostID": uid, "size": 1 }]));
-    assert_eq!(c["linux"]["gidMappings"], json!([{ "containerID": 0, "hostID": gid, "size": 1 }]));
-    assert!(c["linux"]["resources"].is_null(), "rootless sets no resources");
-    let sys = c["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/sys").unwrap();
+    assert_eq!(
+        c["linux"]["uidMappings"],
+        json!([{ "containerID": 0, "hostID": uid, "size": 1 }])
+    );
+    assert_eq!(
+        c["linux"]["gidMappings"],
+        json!([{ "containerID": 0, "hostID": gid, "size": 1 }])
+    );
+    assert!(
+        c["linux"]["resources"].is_null(),
+        "rootless sets no resources"
+    );
+    let sys = c["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/sys")
+        .unwrap();
     assert_eq!(sys["source"], "/sys", "rootless bind-mounts /sys: {sys}");
-    assert!(sys["options"].as_array().unwrap().contains(&json!("rbind")), "{sys}");
+    assert!(
+        sys["options"].as_array().unwrap().contains(&json!("rbind")),
+        "{sys}"
+    );
 }
 
 #[test]
@@ -70,7 +105,8 @@ fn spec_output_runs_as_is() {
     let b = Bundle::new();
     std::fs::remove_file(b.config_path()).unwrap();
     rt.spec(b.path(), false).ok();
-    b.config(|c| c["process"]["terminal"] = json!(false)).args(&["echo", "from-spec"]);
+    b.config(|c| c["process"]["terminal"] = json!(false))
+        .args(&["echo", "from-spec"]);
     let out = rt.run(&unique_id("spec"), &b).ok();
     assert_eq!(out.stdout, "from-spec\n");
 }

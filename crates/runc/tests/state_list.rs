@@ -20,9 +20,17 @@ fn state_reports_runc_fields() {
     assert!(s["pid"].as_i64().unwrap_or(0) > 0, "{s}");
     assert_eq!(s["bundle"], b.path_str(), "{s}");
     assert_eq!(s["rootfs"], b.rootfs().to_str().unwrap(), "{s}");
-    assert!(s["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")), "{s}");
+    assert!(
+        s["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{s}"
+    );
     let created = s["created"].as_str().expect("created timestamp");
-    assert!(created.len() >= 20 && created.contains('T'), "created is RFC 3339: {created}");
+    assert!(
+        created.len() >= 20 && created.contains('T'),
+        "created is RFC 3339: {created}"
+    );
     assert_eq!(s["owner"], "", "runc reports an empty owner for root: {s}");
     assert_eq!(s["annotations"]["org.gantry.test"], "yes", "{s}");
     rt.delete_force(&id).ok();
@@ -71,12 +79,28 @@ fn list_shows_containers_in_every_form() {
 
     let table = rt.cmd(&["list"]).ok().stdout;
     let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], "{table}");
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        "{table}"
+    );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 2, "{table}");
-    assert!(rows.iter().any(|r| r.starts_with(&a) && r.contains("created")), "{table}");
-    assert!(rows.iter().any(|r| r.starts_with(&c) && r.contains("running")), "{table}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(&a) && r.contains("created")),
+        "{table}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(&c) && r.contains("running")),
+        "{table}"
+    );
 
     let table_flag = rt.cmd(&["list", "--format", "table"]).ok().stdout;
     assert_eq!(table_flag.lines().count(), 3, "{table_flag}");
@@ -97,12 +121,18 @@ fn ps_lists_the_container_processes() {
     let pid = rt.pid(&id);
     wait_until(T, "two processes in the container", || {
         let out = rt.ps(&id, &["--format", "json"]);
-        serde_json::from_str::<Vec<i64>>(&out.stdout).map(|v| v.len() == 2).unwrap_or(false)
+        serde_json::from_str::<Vec<i64>>(&out.stdout)
+            .map(|v| v.len() == 2)
+            .unwrap_or(false)
     });
-    let pids: Vec<i64> = serde_json::from_str(&rt.ps(&id, &["--format", "json"]).ok().stdout).unwrap();
+    let pids: Vec<i64> =
+        serde_json::from_str(&rt.ps(&id, &["--format", "json"]).ok().stdout).unwrap();
     assert!(pids.contains(&(pid as i64)), "{pids:?} lacks init {pid}");
     let table = rt.ps(&id, &[]).ok().stdout;
-    assert!(table.lines().next().unwrap_or_default().contains("PID"), "{table}");
+    assert!(
+        table.lines().next().unwrap_or_default().contains("PID"),
+        "{table}"
+    );
     assert!(table.contains("sleep 1001"), "{table}");
     rt.delete_force(&id).ok();
 }

@@ -58,8 +58,8 @@ impl Bundle {
 
     pub fn read_config(&self) -> Value {
         let path = self.config_path();
-        let text = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let text =
+            fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
     }
 
@@ -95,14 +95,21 @@ impl Bundle {
     pub fn env(&self, entry: &str) -> &Self {
         let key = entry.split('=').next().unwrap_or(entry).to_string();
         self.config(|c| {
-            let env = c["process"]["env"].as_array_mut().expect("process.env is an array");
+            let env = c["process"]["env"]
+                .as_array_mut()
+                .expect("process.env is an array");
             env.retain(|e| e.as_str().and_then(|s| s.split('=').next()) != Some(key.as_str()));
             env.push(json!(entry));
         })
     }
 
     pub fn add_mount(&self, mount: Value) -> &Self {
-        self.config(|c| c["mounts"].as_array_mut().expect("mounts is an array").push(mount))
+        self.config(|c| {
+            c["mounts"]
+                .as_array_mut()
+                .expect("mounts is an array")
+                .push(mount)
+        })
     }
 
     /// Adds a namespace of `kind`, joining `path` when given (replacing an entry of that kind).
@@ -113,7 +120,10 @@ impl Bundle {
             None => json!({ "type": kind }),
         };
         self.config(|c| {
-            c["linux"]["namespaces"].as_array_mut().expect("namespaces is an array").push(entry)
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("namespaces is an array")
+                .push(entry)
         })
     }
 

@@ -67,3 +67,31 @@ pub fn parse_status(status: &str) -> Vec<(String, u64)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_match_kernel_bits() {
+        assert_eq!(mask(&["CAP_CHOWN"]), 1);
+        assert_eq!(
+            mask(&["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]),
+            0x2000_0420
+        );
+        assert_eq!(mask(&["CAP_CHECKPOINT_RESTORE"]), 1 << 40);
+    }
+
+    #[test]
+    fn parses_status_lines() {
+        let status =
+            "Name:\tsh\nCapInh:\t0000000000000000\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\n";
+        assert_eq!(
+            parse_status(status),
+            vec![
+                ("CapInh".to_string(), 0),
+                ("CapBnd".to_string(), 0xa804_25fb)
+            ]
+        );
+    }
+}

@@ -14,7 +14,10 @@ use crate::runtime::Runtime;
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -39,7 +42,9 @@ pub fn wait_for_status(rt: &Runtime, id: &str, status: &str, timeout: Duration) 
 /// Waits until `path` exists (a marker a container writes).
 #[track_caller]
 pub fn wait_for_file(path: &Path, timeout: Duration) {
-    wait_until(timeout, &format!("{} to exist", path.display()), || path.exists());
+    wait_until(timeout, &format!("{} to exist", path.display()), || {
+        path.exists()
+    });
 }
 
 /// Whether `pid` names a live (non-zombie) process.
@@ -68,7 +73,10 @@ pub fn mounts_under(path: &Path) -> Vec<String> {
 }
 
 fn unescape_mount_path(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// A cgroup hierarchy: where it is mounted, and what it holds (`memory`, `name=systemd`, or
@@ -86,7 +94,9 @@ pub fn hierarchies() -> Vec<Hierarchy> {
     let mut out = Vec::new();
     for line in info.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else { continue };
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
         let (Some(fstype), Some(opts)) = (fields.get(sep + 1), fields.get(sep + 3)) else {
             continue;
         };
@@ -96,14 +106,22 @@ pub fn hierarchies() -> Vec<Hierarchy> {
         }
         let mountpoint = PathBuf::from(unescape_mount_path(fields[4]));
         match *fstype {
-            "cgroup2" => out.push(Hierarchy { mountpoint, controllers: Vec::new(), v2: true }),
+            "cgroup2" => out.push(Hierarchy {
+                mountpoint,
+                controllers: Vec::new(),
+                v2: true,
+            }),
             "cgroup" => {
                 let controllers = opts
                     .split(',')
                     .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
                     .map(String::from)
                     .collect();
-                out.push(Hierarchy { mountpoint, controllers, v2: false })
+                out.push(Hierarchy {
+                    mountpoint,
+                    controllers,
+                    v2: false,
+                })
             }
             _ => {}
         }
@@ -144,7 +162,10 @@ pub fn cgroup_dir(pid: i32, controller: &str) -> Option<PathBuf> {
         let _ = parts.next();
         let ctrls = parts.next()?;
         let path = parts.next()?;
-        ctrls.split(',').any(|c| c == controller).then(|| path.to_string())
+        ctrls
+            .split(',')
+            .any(|c| c == controller)
+            .then(|| path.to_string())
     })?;
     let h = hierarchies()
         .into_iter()
@@ -164,7 +185,9 @@ pub fn existing_cgroups(cgroups_path: &str) -> Vec<PathBuf> {
 /// Processes whose command line or environment holds `marker`.
 pub fn processes_with(marker: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
-    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me && pid_alive(pid))
         .filter(|pid| {
@@ -179,24 +202,107 @@ pub fn processes_with(marker: &str) -> Vec<i32> {
 
 /// Asserts that container `id` left nothing behind: no state dir under the runtime's root,
 /// no id in `list`, no cgroup at the absolute `cgroups_path`, no mount under the bundle and
-/// no process carrying `marker`.
+/// no process carrying `marker`. Whatever is found is also removed (processes killed,
+/// cgroups emptied and removed, mounts detached) before the test fails, so a buggy runtime
+/// does not leak into the machine.
 #[track_caller]
-pub fn assert_nothing_left(rt: &Runtime, id: &str, bundle: &Path, cgroups_path: &str, marker: &str) {
+pub fn assert_nothing_left(
+    rt: &Runtime,
+    id: &str,
+    bundle: &Path,
+    cgroups_path: &str,
+    marker: &str,
+) {
+    let mut problems = Vec::new();
     let state_dir = rt.root().join(id);
-    assert!(!state_dir.exists(), "state dir {} left behind", state_dir.display());
-    assert!(!rt.cmd(&["state", id]).success(), "state {id} still succeeds");
-    let cgroups = existing_cgroups(cgroups_path);
-    assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:?}");
-    let mounts = mounts_under(bundle);
-    assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
+    if state_dir.exists() {
+        problems.push(format!("state dir {} left behind", state_dir.display()));
+    }
+    if rt.cmd(&["state", id]).success() {
+        problems.push(format!("state {id} still succeeds"));
+    }
     // The init may take a moment to die after the runtime gave up on it.
     let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let procs = processes_with(marker);
-        if procs.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "processes left behind: {procs:?}");
+    let mut procs = processes_with(marker);
+    while !procs.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
+        procs = processes_with(marker);
+    }
+    if !procs.is_empty() {
+        problems.push(format!("processes left behind: {procs:?}"));
+        procs.iter().for_each(|&p| sigkill(p));
+    }
+    let cgroups = existing_cgroups(cgroups_path);
+    if !cgroups.is_empty() {
+        problems.push(format!("cgroups left behind: {cgroups:?}"));
+        remove_cgroups(&cgroups);
+    }
+    let mut mounts = mounts_under(bundle);
+    if !mounts.is_empty() {
+        problems.push(format!("mounts left behind: {mounts:?}"));
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in &mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "container {id} left things behind:\n{}",
+        problems.join("\n")
+    );
+}
+
+fn sigkill(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// Kills every process in `dirs` (cgroup directories) and removes them, deepest first.
+pub fn remove_cgroups(dirs: &[PathBuf]) {
+    let mut dirs = dirs.to_vec();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.as_os_str().len()));
+    for dir in &dirs {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            procs
+                .lines()
+                .filter_map(|p| p.trim().parse().ok())
+                .for_each(sigkill);
+            if fs::remove_dir(dir).is_ok() || !dir.exists() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_unescaped() {
+        assert_eq!(unescape_mount_path("/tmp/a\\040b\\011c"), "/tmp/a b\tc");
+    }
+
+    #[test]
+    fn this_process_is_alive_and_in_its_cgroups() {
+        let me = std::process::id() as i32;
+        assert!(pid_alive(me));
+        assert!(!pid_alive(i32::MAX));
+        for dir in cgroup_dirs(me) {
+            assert!(dir.is_dir(), "{} is not a directory", dir.display());
+        }
+    }
+
+    #[test]
+    fn mounts_under_finds_only_that_subtree() {
+        assert!(mounts_under(Path::new("/proc"))
+            .iter()
+            .any(|m| m == "/proc"));
+        assert!(mounts_under(Path::new("/no/such/dir")).is_empty());
     }
 }

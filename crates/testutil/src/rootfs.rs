@@ -36,7 +36,12 @@ pub fn copy_rootfs(dest: &Path) {
         .arg(dest)
         .status()
         .unwrap_or_else(|e| panic!("running cp -a {} {}: {e}", src.display(), dest.display()));
-    assert!(status.success(), "cp -a {} {} failed: {status}", src.display(), dest.display());
+    assert!(
+        status.success(),
+        "cp -a {} {} failed: {status}",
+        src.display(),
+        dest.display()
+    );
 }
 
 fn build_cached() -> Result<PathBuf, String> {
@@ -64,7 +69,11 @@ fn build_cached() -> Result<PathBuf, String> {
     let result = built.and_then(|()| match fs::rename(&work, &final_dir) {
         Ok(()) => Ok(()),
         Err(_) if final_dir.join("bin/busybox").exists() => Ok(()),
-        Err(e) => Err(format!("renaming {} to {}: {e}", work.display(), final_dir.display())),
+        Err(e) => Err(format!(
+            "renaming {} to {}: {e}",
+            work.display(),
+            final_dir.display()
+        )),
     });
     let _ = fs::remove_dir_all(&work);
     result.map(|()| final_dir)
@@ -73,8 +82,21 @@ fn build_cached() -> Result<PathBuf, String> {
 fn populate(root: &Path) -> Result<(), String> {
     let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
     for dir in [
-        "", "bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "run",
-        "root", "home", "home/user", "mnt",
+        "",
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "root",
+        "home",
+        "home/user",
+        "mnt",
     ] {
         let p = root.join(dir);
         fs::create_dir_all(&p).map_err(|e| io("creating", &p, e))?;
@@ -104,9 +126,40 @@ fn populate(root: &Path) -> Result<(), String> {
         let link = root.join("bin").join(applet);
         symlink("busybox", &link).map_err(|e| io("symlinking", &link, e))?;
     }
-    for (name, text) in [("etc/passwd", PASSWD), ("etc/group", GROUP), ("etc/hostname", "busybox\n")] {
+    for (name, text) in [
+        ("etc/passwd", PASSWD),
+        ("etc/group", GROUP),
+        ("etc/hostname", "busybox\n"),
+    ] {
         let p = root.join(name);
         fs::write(&p, text).map_err(|e| io("writing", &p, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootfs_has_busybox_applets_and_users() {
+        if !Path::new(BUSYBOX).exists() {
+            eprintln!("skipped: {BUSYBOX} missing (install busybox-static)");
+            return;
+        }
+        let root = busybox_rootfs();
+        assert_eq!(
+            fs::read_link(root.join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
+        assert!(root.join("bin/true").exists());
+        let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
+        assert!(passwd.contains("user:x:1000:1000:"));
+        for dir in ["proc", "sys", "dev", "tmp", "etc", "run"] {
+            assert!(root.join(dir).is_dir(), "{dir} missing");
+        }
+        let copy = tempfile::tempdir().unwrap();
+        copy_rootfs(&copy.path().join("rootfs"));
+        assert!(copy.path().join("rootfs/bin/busybox").is_file());
+    }
 }

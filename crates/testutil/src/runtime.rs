@@ -80,7 +80,10 @@ impl Out {
 
     /// Non-empty stderr lines.
     pub fn error_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+        self.stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
     }
 }
 
@@ -118,7 +121,12 @@ impl Runtime {
         fs::create_dir(&root).expect("creating runtime root");
         fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).expect("chmod root");
         fs::create_dir(dir.path().join("io")).expect("creating io dir");
-        Runtime { bin, from_env, dir, root }
+        Runtime {
+            bin,
+            from_env,
+            dir,
+            root,
+        }
     }
 
     pub fn bin(&self) -> &Path {
@@ -191,7 +199,12 @@ impl Runtime {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let out = self.dir.path().join(format!("io/{n}.out"));
         let err = self.dir.path().join(format!("io/{n}.err"));
-        let cmdline = format!("{} --root {} {}", self.bin.display(), self.root.display(), args.join(" "));
+        let cmdline = format!(
+            "{} --root {} {}",
+            self.bin.display(),
+            self.root.display(),
+            args.join(" ")
+        );
         let child = self
             .command()
             .args(args)
@@ -258,7 +271,9 @@ impl Runtime {
     #[track_caller]
     pub fn pid(&self, id: &str) -> i32 {
         let state = self.state(id);
-        state["pid"].as_i64().unwrap_or_else(|| panic!("state has no pid: {state}")) as i32
+        state["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("state has no pid: {state}")) as i32
     }
 
     pub fn kill(&self, id: &str, signal: &str) -> Out {
@@ -281,7 +296,12 @@ impl Runtime {
     #[track_caller]
     pub fn list_ids(&self) -> Vec<String> {
         let out = self.cmd(&["list", "-q"]).ok();
-        out.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+        out.stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     /// Parsed `list --format json` (runc prints `null` when there is nothing).
@@ -337,7 +357,9 @@ impl Drop for Runtime {
             }
             // A runtime that failed to reap its container must not leave it running.
             if pid > 0 && pid_alive(pid) {
-                eprintln!("gantry-testutil: {id}'s process {pid} survived delete --force; killing it");
+                eprintln!(
+                    "gantry-testutil: {id}'s process {pid} survived delete --force; killing it"
+                );
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,

@@ -86,3 +86,18 @@ pub fn default_spec(terminal: bool) -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_shape() {
+        let spec = default_spec(false);
+        assert_eq!(spec["process"]["terminal"], false);
+        assert_eq!(default_spec(true)["process"]["terminal"], true);
+        assert_eq!(spec["root"]["path"], "rootfs");
+        assert_eq!(spec["mounts"].as_array().unwrap().len(), 7);
+        assert_eq!(spec["linux"]["namespaces"].as_array().unwrap().len(), 5);
+    }
+}

@@ -31,7 +31,9 @@ pub fn swap_to_v2(swap: i64, limit: i64) -> Result<i64> {
         return Ok(swap);
     }
     if limit == 0 || limit == -1 {
-        return Err(Error::Cgroup(format!("memory.swap {swap} needs a memory.limit as well")));
+        return Err(Error::Cgroup(format!(
+            "memory.swap {swap} needs a memory.limit as well"
+        )));
     }
     if limit < 0 {
         return Err(Error::Cgroup(format!("invalid memory.limit {limit}")));
@@ -82,7 +84,10 @@ mod tests {
         assert_eq!(swap_to_v2(-1, 100).unwrap(), -1);
         assert_eq!(swap_to_v2(300, 100).unwrap(), 200);
         assert_eq!(swap_to_v2(100, 100).unwrap(), 0);
-        assert!(swap_to_v2(50, 100).unwrap_err().to_string().contains("smaller"));
+        assert!(swap_to_v2(50, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("smaller"));
         assert!(swap_to_v2(100, 0).is_err());
         assert!(swap_to_v2(100, -1).is_err());
     }

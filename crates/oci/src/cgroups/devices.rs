@@ -30,7 +30,13 @@ pub struct Rule {
 
 impl Rule {
     const fn chr(major: u32, minor: Option<u32>, access: u8) -> Rule {
-        Rule { allow: true, typ: DevType::Char, major: Some(major), minor, access }
+        Rule {
+            allow: true,
+            typ: DevType::Char,
+            major: Some(major),
+            minor,
+            access,
+        }
     }
 
     /// The spec's rule, or None for kinds the kernel does not filter (fifos).
@@ -48,7 +54,9 @@ impl Rule {
                     .ok()
                     .filter(|n| *n <= i32::MAX as u32)
                     .map(Some)
-                    .ok_or_else(|| Error::Cgroup(format!("device rule: invalid {what} number {n}"))),
+                    .ok_or_else(|| {
+                        Error::Cgroup(format!("device rule: invalid {what} number {n}"))
+                    }),
             }
         };
         Ok(Some(Rule {
@@ -68,7 +76,12 @@ impl Rule {
             DevType::Char => 'c',
         };
         let n = |v: Option<u32>| v.map_or_else(|| "*".to_string(), |v| v.to_string());
-        format!("{t} {}:{} {}", n(self.major), n(self.minor), access_str(self.access))
+        format!(
+            "{t} {}:{} {}",
+            n(self.major),
+            n(self.minor),
+            access_str(self.access)
+        )
     }
 
     fn same_device(&self, o: &Rule) -> bool {
@@ -87,7 +100,11 @@ fn parse_access(s: &str) -> Result<u8> {
             'r' => READ,
             'w' => WRITE,
             'm' => MKNOD,
-            _ => return Err(Error::Cgroup(format!("device rule: invalid access {s:?} (only r, w, m)"))),
+            _ => {
+                return Err(Error::Cgroup(format!(
+                    "device rule: invalid access {s:?} (only r, w, m)"
+                )))
+            }
         };
     }
     Ok(a)
@@ -107,22 +124,37 @@ pub fn access_str(a: u8) -> String {
 /// default list): mknod of anything, the standard character devices, ptys
 /// and tun.
 pub const DEFAULT_ALLOWED: &[Rule] = &[
-    Rule { allow: true, typ: DevType::Char, major: None, minor: None, access: MKNOD },
-    Rule { allow: true, typ: DevType::Block, major: None, minor: None, access: MKNOD },
-    Rule::chr(1, Some(3), ALL_ACCESS),   // null
-    Rule::chr(1, Some(8), ALL_ACCESS),   // random
-    Rule::chr(1, Some(7), ALL_ACCESS),   // full
-    Rule::chr(5, Some(0), ALL_ACCESS),   // tty
-    Rule::chr(1, Some(5), ALL_ACCESS),   // zero
-    Rule::chr(1, Some(9), ALL_ACCESS),   // urandom
-    Rule::chr(136, None, ALL_ACCESS),    // pts/*
-    Rule::chr(5, Some(2), ALL_ACCESS),   // ptmx
+    Rule {
+        allow: true,
+        typ: DevType::Char,
+        major: None,
+        minor: None,
+        access: MKNOD,
+    },
+    Rule {
+        allow: true,
+        typ: DevType::Block,
+        major: None,
+        minor: None,
+        access: MKNOD,
+    },
+    Rule::chr(1, Some(3), ALL_ACCESS),    // null
+    Rule::chr(1, Some(8), ALL_ACCESS),    // random
+    Rule::chr(1, Some(7), ALL_ACCESS),    // full
+    Rule::chr(5, Some(0), ALL_ACCESS),    // tty
+    Rule::chr(1, Some(5), ALL_ACCESS),    // zero
+    Rule::chr(1, Some(9), ALL_ACCESS),    // urandom
+    Rule::chr(136, None, ALL_ACCESS),     // pts/*
+    Rule::chr(5, Some(2), ALL_ACCESS),    // ptmx
     Rule::chr(10, Some(200), ALL_ACCESS), // net/tun
 ];
 
 /// The full list for a container as runc builds it: the spec's rules, then
 /// the defaults, then an allow for each device the spec creates.
-pub fn container_rules(spec: Option<&[LinuxDeviceCgroup]>, created: &[LinuxDevice]) -> Result<Vec<Rule>> {
+pub fn container_rules(
+    spec: Option<&[LinuxDeviceCgroup]>,
+    created: &[LinuxDevice],
+) -> Result<Vec<Rule>> {
     let mut rules = Vec::new();
     for d in spec.unwrap_or_default() {
         rules.extend(Rule::from_spec(d)?);
@@ -135,7 +167,13 @@ pub fn container_rules(spec: Option<&[LinuxDeviceCgroup]>, created: &[LinuxDevic
             _ => continue,
         };
         let n = |v: i64| u32::try_from(v).ok();
-        rules.push(Rule { allow: true, typ, major: n(d.major()), minor: n(d.minor()), access: ALL_ACCESS });
+        rules.push(Rule {
+            allow: true,
+            typ,
+            major: n(d.major()),
+            minor: n(d.minor()),
+            access: ALL_ACCESS,
+        });
     }
     Ok(rules)
 }
@@ -153,7 +191,10 @@ impl Policy {
     /// the default, later rules override earlier ones for the same device.
     /// Starts from deny-all.
     pub fn from_rules(rules: &[Rule]) -> Policy {
-        let mut p = Policy { default_allow: false, exceptions: Vec::new() };
+        let mut p = Policy {
+            default_allow: false,
+            exceptions: Vec::new(),
+        };
         for r in rules {
             if r.typ == DevType::All {
                 p.default_allow = r.allow;
@@ -179,9 +220,16 @@ impl Policy {
             e.typ == typ && e.major.is_none_or(|m| m == major) && e.minor.is_none_or(|m| m == minor)
         };
         if self.default_allow {
-            !self.exceptions.iter().filter(matching).any(|e| e.access & access != 0)
+            !self
+                .exceptions
+                .iter()
+                .filter(matching)
+                .any(|e| e.access & access != 0)
         } else {
-            self.exceptions.iter().filter(matching).any(|e| access & !e.access == 0)
+            self.exceptions
+                .iter()
+                .filter(matching)
+                .any(|e| access & !e.access == 0)
         }
     }
 }
@@ -191,8 +239,16 @@ mod tests {
     use super::*;
     use oci_spec::runtime::LinuxDeviceCgroupBuilder;
 
-    fn spec(allow: bool, typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
-        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).access(access);
+    fn spec(
+        allow: bool,
+        typ: Option<LinuxDeviceType>,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: &str,
+    ) -> LinuxDeviceCgroup {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .access(access);
         if let Some(t) = typ {
             b = b.typ(t);
         }
@@ -207,13 +263,29 @@ mod tests {
 
     #[test]
     fn parses_spec_rules() {
-        let r = Rule::from_spec(&spec(false, None, None, None, "rwm")).unwrap().unwrap();
+        let r = Rule::from_spec(&spec(false, None, None, None, "rwm"))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.v1_line(), "a *:* rwm");
-        let r = Rule::from_spec(&spec(true, Some(LinuxDeviceType::C), Some(1), Some(3), "rw")).unwrap().unwrap();
+        let r = Rule::from_spec(&spec(
+            true,
+            Some(LinuxDeviceType::C),
+            Some(1),
+            Some(3),
+            "rw",
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(r.v1_line(), "c 1:3 rw");
-        let r = Rule::from_spec(&spec(true, Some(LinuxDeviceType::B), Some(8), Some(-1), "")).unwrap().unwrap();
+        let r = Rule::from_spec(&spec(true, Some(LinuxDeviceType::B), Some(8), Some(-1), ""))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.v1_line(), "b 8:* rwm");
-        assert!(Rule::from_spec(&spec(true, Some(LinuxDeviceType::P), None, None, "r")).unwrap().is_none());
+        assert!(
+            Rule::from_spec(&spec(true, Some(LinuxDeviceType::P), None, None, "r"))
+                .unwrap()
+                .is_none()
+        );
         assert!(Rule::from_spec(&spec(true, None, None, None, "rx")).is_err());
     }
 
@@ -233,23 +305,50 @@ mod tests {
     #[test]
     fn later_rules_override() {
         let rules = [
-            Rule { allow: false, typ: DevType::All, major: None, minor: None, access: ALL_ACCESS },
+            Rule {
+                allow: false,
+                typ: DevType::All,
+                major: None,
+                minor: None,
+                access: ALL_ACCESS,
+            },
             Rule::chr(1, Some(3), ALL_ACCESS),
-            Rule { allow: false, ..Rule::chr(1, Some(3), WRITE) },
+            Rule {
+                allow: false,
+                ..Rule::chr(1, Some(3), WRITE)
+            },
         ];
         let p = Policy::from_rules(&rules);
         assert!(p.allows(DevType::Char, 1, 3, READ));
         assert!(!p.allows(DevType::Char, 1, 3, WRITE));
         // An allow-all reset wipes the exceptions.
-        let p = Policy::from_rules(&[rules[1], Rule { allow: true, typ: DevType::All, major: None, minor: None, access: 7 }]);
+        let p = Policy::from_rules(&[
+            rules[1],
+            Rule {
+                allow: true,
+                typ: DevType::All,
+                major: None,
+                minor: None,
+                access: 7,
+            },
+        ]);
         assert!(p.default_allow && p.exceptions.is_empty());
     }
 
     #[test]
     fn default_allow_with_denials() {
         let rules = [
-            Rule { allow: true, typ: DevType::All, major: None, minor: None, access: ALL_ACCESS },
-            Rule { allow: false, ..Rule::chr(1, Some(3), WRITE) },
+            Rule {
+                allow: true,
+                typ: DevType::All,
+                major: None,
+                minor: None,
+                access: ALL_ACCESS,
+            },
+            Rule {
+                allow: false,
+                ..Rule::chr(1, Some(3), WRITE)
+            },
         ];
         let p = Policy::from_rules(&rules);
         assert!(p.allows(DevType::Char, 1, 3, READ));
@@ -260,7 +359,13 @@ mod tests {
     #[test]
     fn created_devices_allowed() {
         use oci_spec::runtime::LinuxDeviceBuilder;
-        let dev = LinuxDeviceBuilder::default().path("/dev/fuse").typ(LinuxDeviceType::C).major(10).minor(229).build().unwrap();
+        let dev = LinuxDeviceBuilder::default()
+            .path("/dev/fuse")
+            .typ(LinuxDeviceType::C)
+            .major(10)
+            .minor(229)
+            .build()
+            .unwrap();
         let rules = container_rules(None, &[dev]).unwrap();
         let p = Policy::from_rules(&rules);
         assert!(p.allows(DevType::Char, 10, 229, READ | WRITE));

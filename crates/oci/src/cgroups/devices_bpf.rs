@@ -34,7 +34,12 @@ pub struct Insn {
 }
 
 const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn { code, regs: dst | (src << 4), off, imm }
+    Insn {
+        code,
+        regs: dst | (src << 4),
+        off,
+        imm,
+    }
 }
 const LDX_W: u8 = 0x61; // dst = *(u32 *)(src + off)
 const AND32_K: u8 = 0x54;
@@ -157,7 +162,8 @@ fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> std::io::Result<i64> {
     // explicit padding fields (the kernel rejects non-zero unknown bytes), and
     // the size passed is exactly its size; pointers inside it are valid for
     // the duration of the call.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
     if ret < 0 {
         Err(std::io::Error::last_os_error())
     } else {
@@ -185,7 +191,9 @@ pub fn load(insns: &[Insn]) -> Result<OwnedFd> {
     };
     match bpf(BPF_PROG_LOAD, &mut attr) {
         Ok(fd) => Ok(owned(fd)),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::EACCES) => {
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::EACCES) =>
+        {
             let mut log = vec![0u8; 64 * 1024];
             attr.log_level = 1;
             attr.log_size = log.len() as u32;
@@ -195,10 +203,16 @@ pub fn load(insns: &[Insn]) -> Result<OwnedFd> {
             let log = String::from_utf8_lossy(&log[..end]).trim().to_string();
             match again {
                 Ok(fd) => Ok(owned(fd)),
-                Err(_) => Err(Error::Sys { what: format!("loading the device filter program (verifier: {log})"), source: e }),
+                Err(_) => Err(Error::Sys {
+                    what: format!("loading the device filter program (verifier: {log})"),
+                    source: e,
+                }),
             }
         }
-        Err(e) => Err(Error::sys("loading the device filter program (bpf BPF_PROG_LOAD)", e)),
+        Err(e) => Err(Error::sys(
+            "loading the device filter program (bpf BPF_PROG_LOAD)",
+            e,
+        )),
     }
 }
 
@@ -219,7 +233,10 @@ fn attached(cgroup: &OwnedFd) -> std::io::Result<(Vec<u32>, u32)> {
 }
 
 fn detach(cgroup: &OwnedFd, prog_id: u32) -> std::io::Result<()> {
-    let mut get = GetFdAttr { prog_id, ..Default::default() };
+    let mut get = GetFdAttr {
+        prog_id,
+        ..Default::default()
+    };
     let prog = match bpf(BPF_PROG_GET_FD_BY_ID, &mut get) {
         Ok(fd) => owned(fd),
         // Gone already: nothing to detach.
@@ -248,9 +265,12 @@ fn attach(cgroup: &OwnedFd, prog: &OwnedFd) -> std::io::Result<()> {
 /// Replaces the device filter of the cgroup at `dir` with one for `policy`.
 pub fn apply(dir: &Path, policy: &Policy) -> Result<()> {
     let prog = load(&program(policy))?;
-    let cgroup: OwnedFd = std::fs::File::open(dir).map_err(|e| Error::path("opening cgroup", dir, e))?.into();
+    let cgroup: OwnedFd = std::fs::File::open(dir)
+        .map_err(|e| Error::path("opening cgroup", dir, e))?
+        .into();
     let what = || format!("cgroup {}: attaching the device filter", dir.display());
-    let (old, flags) = attached(&cgroup).ctx(|| format!("cgroup {}: querying device filters", dir.display()))?;
+    let (old, flags) =
+        attached(&cgroup).ctx(|| format!("cgroup {}: querying device filters", dir.display()))?;
     if !old.is_empty() && flags & BPF_F_ALLOW_MULTI == 0 {
         // Someone attached in exclusive mode; multi-attach beside it is
         // refused, so it has to go first.
@@ -261,7 +281,12 @@ pub fn apply(dir: &Path, policy: &Policy) -> Result<()> {
     }
     attach(&cgroup, &prog).ctx(what)?;
     for id in old {
-        detach(&cgroup, id).ctx(|| format!("cgroup {}: detaching the previous device filter", dir.display()))?;
+        detach(&cgroup, id).ctx(|| {
+            format!(
+                "cgroup {}: detaching the previous device filter",
+                dir.display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -304,9 +329,27 @@ mod tests {
         let p = Policy {
             default_allow: false,
             exceptions: vec![
-                Rule { allow: true, typ: DevType::Char, major: Some(1), minor: Some(5), access: ALL_ACCESS },
-                Rule { allow: true, typ: DevType::Char, major: Some(136), minor: None, access: READ | WRITE },
-                Rule { allow: true, typ: DevType::Block, major: None, minor: None, access: MKNOD },
+                Rule {
+                    allow: true,
+                    typ: DevType::Char,
+                    major: Some(1),
+                    minor: Some(5),
+                    access: ALL_ACCESS,
+                },
+                Rule {
+                    allow: true,
+                    typ: DevType::Char,
+                    major: Some(136),
+                    minor: None,
+                    access: READ | WRITE,
+                },
+                Rule {
+                    allow: true,
+                    typ: DevType::Block,
+                    major: None,
+                    minor: None,
+                    access: MKNOD,
+                },
             ],
         };
         let prog = program(&p);
@@ -323,7 +366,13 @@ mod tests {
     fn allow_default_program() {
         let p = Policy {
             default_allow: true,
-            exceptions: vec![Rule { allow: false, typ: DevType::Char, major: Some(1), minor: Some(3), access: WRITE }],
+            exceptions: vec![Rule {
+                allow: false,
+                typ: DevType::Char,
+                major: Some(1),
+                minor: Some(3),
+                access: WRITE,
+            }],
         };
         let prog = program(&p);
         assert_eq!(run(&prog, DEVCG_DEV_CHAR, READ, 1, 3), 1);
@@ -333,9 +382,15 @@ mod tests {
 
     #[test]
     fn empty_policy() {
-        let deny = program(&Policy { default_allow: false, exceptions: vec![] });
+        let deny = program(&Policy {
+            default_allow: false,
+            exceptions: vec![],
+        });
         assert_eq!(run(&deny, DEVCG_DEV_CHAR, READ, 1, 3), 0);
-        let allow = program(&Policy { default_allow: true, exceptions: vec![] });
+        let allow = program(&Policy {
+            default_allow: true,
+            exceptions: vec![],
+        });
         assert_eq!(run(&allow, DEVCG_DEV_BLOCK, WRITE, 8, 0), 1);
     }
 }

@@ -24,13 +24,19 @@ pub fn v1_freeze(dir: &Path) -> Result<()> {
             "FROZEN" => return Ok(()),
             "FREEZING" => continue,
             other => {
-                return Err(Error::Cgroup(format!("{}: unexpected freezer state {other:?}", dir.display())));
+                return Err(Error::Cgroup(format!(
+                    "{}: unexpected freezer state {other:?}",
+                    dir.display()
+                )));
             }
         }
     }
     // Leave it usable rather than half frozen.
     let _ = fs::write(dir, "freezer.state", "THAWED");
-    Err(Error::Cgroup(format!("{}: the cgroup did not freeze (stuck in FREEZING)", dir.display())))
+    Err(Error::Cgroup(format!(
+        "{}: the cgroup did not freeze (stuck in FREEZING)",
+        dir.display()
+    )))
 }
 
 pub fn v1_thaw(dir: &Path) -> Result<()> {
@@ -41,7 +47,10 @@ pub fn v1_thaw(dir: &Path) -> Result<()> {
         }
         sleep(Duration::from_millis(1));
     }
-    Err(Error::Cgroup(format!("{}: the cgroup did not thaw", dir.display())))
+    Err(Error::Cgroup(format!(
+        "{}: the cgroup did not thaw",
+        dir.display()
+    )))
 }
 
 pub fn v1_is_frozen(dir: &Path) -> Result<bool> {

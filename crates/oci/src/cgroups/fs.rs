@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
 
 /// Writes `value` into `dir/file`; the file must exist (cgroupfs files are
@@ -12,7 +12,11 @@ use std::path::Path;
 /// O_TRUNC as runc opens them: cgroupfs ignores it, plain files (tests) need it.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
-    let res = OpenOptions::new().write(true).truncate(true).open(&path).and_then(|mut f| f.write_all(value.as_bytes()));
+    let res = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(value.as_bytes()));
     res.map_err(|e| {
         let what = if e.kind() == ErrorKind::NotFound {
             format!("cgroup: cannot write {value:?}: {} does not exist (controller or feature not available)", path.display())
@@ -23,10 +27,20 @@ pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     })
 }
 
+/// The whole of a small kernel file: open, read until EOF, close. (std's
+/// read_to_string also asks for the size and position, which procfs and
+/// cgroupfs cannot tell anyway.)
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    let f = std::fs::File::open(path)?;
+    let mut s = String::with_capacity(4096);
+    f.take(u64::MAX).read_to_string(&mut s)?;
+    Ok(s)
+}
+
 /// The trimmed contents of `dir/file`.
 pub fn read(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    match std::fs::read_to_string(&path) {
+    match read_small(&path) {
         Ok(s) => Ok(s.trim().to_string()),
         Err(e) => Err(Error::path("reading cgroup file", path, e)),
     }
@@ -35,7 +49,7 @@ pub fn read(dir: &Path, file: &str) -> Result<String> {
 /// Like [`read`], but None when the file does not exist.
 pub fn read_opt(dir: &Path, file: &str) -> Result<Option<String>> {
     let path = dir.join(file);
-    match std::fs::read_to_string(&path) {
+    match read_small(&path) {
         Ok(s) => Ok(Some(s.trim().to_string())),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::path("reading cgroup file", path, e)),
@@ -47,10 +61,12 @@ pub fn read_u64(dir: &Path, file: &str) -> Result<Option<u64>> {
     match read_opt(dir, file)? {
         None => Ok(None),
         Some(s) if s == "max" => Ok(Some(u64::MAX)),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::Cgroup(format!("{}: unexpected content {s:?}", dir.join(file).display()))),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            Error::Cgroup(format!(
+                "{}: unexpected content {s:?}",
+                dir.join(file).display()
+            ))
+        }),
     }
 }
 

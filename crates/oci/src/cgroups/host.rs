@@ -75,7 +75,8 @@ impl Host {
         let mut unified_own = None;
         for line in self_cgroup.lines() {
             let mut parts = line.splitn(3, ':');
-            let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
+            else {
                 continue;
             };
             if ctrls.is_empty() {
@@ -84,11 +85,17 @@ impl Host {
             }
             let controllers: Vec<String> = ctrls.split(',').map(str::to_string).collect();
             let mut candidates = mounts.iter().filter(|m| {
-                m.fstype == "cgroup" && controllers.iter().all(|c| m.super_opts.contains(&c.as_str()))
+                m.fstype == "cgroup"
+                    && controllers
+                        .iter()
+                        .all(|c| m.super_opts.contains(&c.as_str()))
             });
             // Several mounts of one hierarchy may exist (bind mounts); prefer
             // one whose root contains our cgroup.
-            let chosen = candidates.clone().find(|m| under_root(path, &m.root)).or_else(|| candidates.next());
+            let chosen = candidates
+                .clone()
+                .find(|m| under_root(path, &m.root))
+                .or_else(|| candidates.next());
             if let Some(m) = chosen {
                 v1.push(V1Hierarchy {
                     controllers,
@@ -105,7 +112,9 @@ impl Host {
             own: relative_to_root(unified_own.as_deref().unwrap_or("/"), &m.root),
         });
 
-        let real_v1 = v1.iter().any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
+        let real_v1 = v1
+            .iter()
+            .any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
         let mode = match (&unified, real_v1) {
             (Some(_), _) if standard.is_some() => Mode::Unified,
             (Some(_), false) => Mode::Unified,
@@ -132,7 +141,7 @@ pub fn host_mode() -> Result<Mode> {
 }
 
 fn read_proc(path: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::path("reading", path, e))
+    super::fs::read_small(Path::new(path)).map_err(|e| Error::path("reading", path, e))
 }
 
 fn parse_mount_line(line: &str) -> Option<Mount<'_>> {
@@ -148,7 +157,12 @@ fn parse_mount_line(line: &str) -> Option<Mount<'_>> {
     }
     let _source = post.next()?;
     let super_opts = post.next().unwrap_or("").split(',').collect();
-    Some(Mount { root, point, fstype, super_opts })
+    Some(Mount {
+        root,
+        point,
+        fstype,
+        super_opts,
+    })
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, ...).
@@ -160,7 +174,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -215,11 +232,17 @@ mod tests {
         let h = Host::parse(HYBRID_MI, HYBRID_CG, Path::new("/base")).unwrap();
         assert_eq!(h.mode, Mode::Hybrid);
         assert_eq!(h.v1.len(), 4);
-        let cpu = h.v1.iter().find(|x| x.controllers == ["cpu", "cpuacct"]).unwrap();
+        let cpu =
+            h.v1.iter()
+                .find(|x| x.controllers == ["cpu", "cpuacct"])
+                .unwrap();
         assert_eq!(cpu.mount, Path::new("/base/sys/fs/cgroup/cpu,cpuacct"));
         let mem = h.v1.iter().find(|x| x.controllers == ["memory"]).unwrap();
         assert_eq!(mem.own, "/process_api/abc");
-        let sd = h.v1.iter().find(|x| x.controllers == ["name=systemd"]).unwrap();
+        let sd =
+            h.v1.iter()
+                .find(|x| x.controllers == ["name=systemd"])
+                .unwrap();
         assert_eq!(sd.own, "/user.slice");
         let u = h.unified.unwrap();
         assert_eq!(u.mount, Path::new("/base/sys/fs/cgroup/unified"));
@@ -241,18 +264,34 @@ mod tests {
         // Inside a container the mount shows only the container's subtree.
         let mi = "35 31 0:32 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n\
                   36 31 0:33 /docker/abc /sys/fs/cgroup/my\\040pids ro - cgroup cgroup rw,pids\n";
-        let h = Host::parse(mi, "5:pids:/docker/abc/sub\n4:memory:/docker/abc\n0::/\n", Path::new("/")).unwrap();
+        let h = Host::parse(
+            mi,
+            "5:pids:/docker/abc/sub\n4:memory:/docker/abc\n0::/\n",
+            Path::new("/"),
+        )
+        .unwrap();
         assert_eq!(h.mode, Mode::Legacy);
         assert!(h.unified.is_none());
         let pids = h.v1.iter().find(|x| x.controllers == ["pids"]).unwrap();
         assert_eq!(pids.mount, Path::new("/sys/fs/cgroup/my pids"));
         assert_eq!(pids.own, "/sub");
-        assert_eq!(h.v1.iter().find(|x| x.controllers == ["memory"]).unwrap().own, "/");
+        assert_eq!(
+            h.v1.iter()
+                .find(|x| x.controllers == ["memory"])
+                .unwrap()
+                .own,
+            "/"
+        );
     }
 
     #[test]
     fn nothing_mounted() {
-        let err = Host::parse("22 1 0:3 / /proc rw - proc proc rw\n", "0::/\n", Path::new("/")).unwrap_err();
+        let err = Host::parse(
+            "22 1 0:3 / /proc rw - proc proc rw\n",
+            "0::/\n",
+            Path::new("/"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no cgroup hierarchy"), "{err}");
     }
 

@@ -24,8 +24,11 @@ mod stats;
 mod v1;
 mod v2;
 
-pub use host::{host_mode, Host, Mode};
-pub use stats::{BlkioEntry, BlkioStats, CpuStats, CpuUsage, MemoryEntry, MemoryStats, PidsStats, Stats, Throttling};
+pub use host::{host_mode, Host, Mode, UnifiedHierarchy, V1Hierarchy};
+pub use stats::{
+    BlkioEntry, BlkioStats, CpuStats, CpuUsage, MemoryEntry, MemoryStats, PidsStats, Stats,
+    Throttling,
+};
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxResources};
@@ -88,11 +91,19 @@ impl CgroupManager {
         let unified = match &host.unified {
             Some(u) if host.mode != Mode::Legacy => {
                 let rel = paths::resolve(cgroups_path, id, &u.own)?;
-                Some(CgroupDir { controllers: Vec::new(), mount: u.mount.clone(), path: u.mount.join(rel.trim_start_matches('/')) })
+                Some(CgroupDir {
+                    controllers: Vec::new(),
+                    mount: u.mount.clone(),
+                    path: u.mount.join(rel.trim_start_matches('/')),
+                })
             }
             _ => None,
         };
-        Ok(CgroupManager { mode: host.mode, v1, unified })
+        Ok(CgroupManager {
+            mode: host.mode,
+            v1,
+            unified,
+        })
     }
 
     /// The cgroup directory when the host is pure cgroup v2 (for
@@ -106,19 +117,26 @@ impl CgroupManager {
 
     /// Every directory of the container's cgroup (v1 hierarchies, then v2).
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.v1.iter().chain(self.unified.iter()).map(|d| d.path.as_path())
+        self.v1
+            .iter()
+            .chain(self.unified.iter())
+            .map(|d| d.path.as_path())
     }
 
     /// The container's directory in the v1 hierarchy holding `controller`.
     pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
-        self.v1.iter().find(|d| d.controllers.iter().any(|c| c == controller)).map(|d| d.path.as_path())
+        self.v1
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == controller))
+            .map(|d| d.path.as_path())
     }
 
     /// Creates the cgroup in every hierarchy (parents included), fills a new
     /// v1 cpuset from its ancestors and delegates v2 controllers.
     pub fn create(&self) -> Result<()> {
         for d in self.v1.iter().chain(self.unified.iter()) {
-            std::fs::create_dir_all(&d.path).map_err(|e| Error::path("creating cgroup", &d.path, e))?;
+            std::fs::create_dir_all(&d.path)
+                .map_err(|e| Error::path("creating cgroup", &d.path, e))?;
         }
         for d in &self.v1 {
             if d.controllers.iter().any(|c| c == "cpuset") {
@@ -166,9 +184,12 @@ impl CgroupManager {
     fn set(&self, r: &LinuxResources, device_rules: Option<&[devices::Rule]>) -> Result<()> {
         let mut v2_ctrls: Option<Vec<String>> = None;
         if let Some(cpu) = r.cpu() {
-            if cpu.cpus().as_deref().is_some_and(|s| !s.is_empty()) || cpu.mems().as_deref().is_some_and(|s| !s.is_empty()) {
+            if cpu.cpus().as_deref().is_some_and(|s| !s.is_empty())
+                || cpu.mems().as_deref().is_some_and(|s| !s.is_empty())
+            {
                 // v1 and v2 share the cpuset file names.
-                let (Target::V1(d) | Target::V2(d)) = self.target("cpuset", "cpuset", "cpu.cpus/cpu.mems", &mut v2_ctrls)?;
+                let (Target::V1(d) | Target::V2(d)) =
+                    self.target("cpuset", "cpuset", "cpu.cpus/cpu.mems", &mut v2_ctrls)?;
                 v1::set_cpuset(d, cpu)?;
             }
         }
@@ -218,7 +239,8 @@ impl CgroupManager {
         if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
             let Some(dir) = &self.unified else {
                 return Err(Error::Cgroup(
-                    "unified resources need a cgroup v2 hierarchy; this host has only cgroup v1".into(),
+                    "unified resources need a cgroup v2 hierarchy; this host has only cgroup v1"
+                        .into(),
                 ));
             };
             let ctrls = self.v2_controllers(&mut v2_ctrls)?;
@@ -239,7 +261,13 @@ impl CgroupManager {
 
     /// v1 when the controller is mounted there, else v2 when the cgroup has
     /// it; `what` names the spec field for the error.
-    fn target(&self, v1name: &str, v2name: &str, what: &str, cache: &mut Option<Vec<String>>) -> Result<Target<'_>> {
+    fn target(
+        &self,
+        v1name: &str,
+        v2name: &str,
+        what: &str,
+        cache: &mut Option<Vec<String>>,
+    ) -> Result<Target<'_>> {
         if let Some(d) = self.v1_dir(v1name) {
             return Ok(Target::V1(d));
         }
@@ -248,12 +276,16 @@ impl CgroupManager {
                 return Ok(Target::V2(&u.path));
             }
         }
-        Err(Error::Cgroup(format!("{what} is set but the {v1name} controller is not available on this host")))
+        Err(Error::Cgroup(format!(
+            "{what} is set but the {v1name} controller is not available on this host"
+        )))
     }
 
     fn v1_only(&self, controller: &str, what: &str) -> Result<&Path> {
         self.v1_dir(controller).ok_or_else(|| {
-            Error::Cgroup(format!("{what} is set but the {controller} controller is not mounted on this host"))
+            Error::Cgroup(format!(
+                "{what} is set but the {controller} controller is not mounted on this host"
+            ))
         })
     }
 
@@ -266,7 +298,9 @@ impl CgroupManager {
             return devices_bpf::apply(&u.path, &policy);
         }
         if spec_has_rules {
-            return Err(Error::Cgroup("devices rules are set but no devices controller or cgroup v2 is available".into()));
+            return Err(Error::Cgroup(
+                "devices rules are set but no devices controller or cgroup v2 is available".into(),
+            ));
         }
         Ok(())
     }
@@ -303,7 +337,9 @@ impl CgroupManager {
         }
         match &self.unified {
             Some(u) => Ok(Target::V2(&u.path)),
-            None => Err(Error::Cgroup("the freezer controller is not available on this host".into())),
+            None => Err(Error::Cgroup(
+                "the freezer controller is not available on this host".into(),
+            )),
         }
     }
 
@@ -350,7 +386,9 @@ impl CgroupManager {
         let mut cache = None;
         let v2_has = |c: &str, cache: &mut Option<Vec<String>>| -> Result<Option<&Path>> {
             match &self.unified {
-                Some(u) if self.v2_controllers(cache)?.iter().any(|x| x == c) => Ok(Some(u.path.as_path())),
+                Some(u) if self.v2_controllers(cache)?.iter().any(|x| x == c) => {
+                    Ok(Some(u.path.as_path()))
+                }
                 _ => Ok(None),
             }
         };

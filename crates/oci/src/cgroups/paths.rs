@@ -13,7 +13,9 @@ use std::path::Path;
 pub fn resolve(cgroups_path: Option<&Path>, id: &str, own: &str) -> Result<String> {
     let (base, rel) = match cgroups_path {
         Some(p) => {
-            let s = p.to_str().ok_or_else(|| Error::Cgroup(format!("cgroupsPath {p:?} is not valid UTF-8")))?;
+            let s = p
+                .to_str()
+                .ok_or_else(|| Error::Cgroup(format!("cgroupsPath {p:?} is not valid UTF-8")))?;
             if s.starts_with('/') {
                 ("/", s)
             } else {
@@ -45,8 +47,13 @@ pub fn resolve(cgroups_path: Option<&Path>, id: &str, own: &str) -> Result<Strin
 
 fn escape_error(cgroups_path: Option<&Path>, id: &str) -> Error {
     match cgroups_path {
-        Some(p) => Error::Cgroup(format!("cgroupsPath {:?} escapes the cgroup hierarchy root with '..'", p.display().to_string())),
-        None => Error::Cgroup(format!("container id {id:?} escapes the cgroup hierarchy root")),
+        Some(p) => Error::Cgroup(format!(
+            "cgroupsPath {:?} escapes the cgroup hierarchy root with '..'",
+            p.display().to_string()
+        )),
+        None => Error::Cgroup(format!(
+            "container id {id:?} escapes the cgroup hierarchy root"
+        )),
     }
 }
 
@@ -71,16 +78,27 @@ mod tests {
         assert_eq!(r(Some("../z"), "/x/y").unwrap(), "/x/z");
         assert_eq!(r(None, "/x").unwrap(), "/x/ctr");
         assert_eq!(r(None, "/").unwrap(), "/ctr");
-        assert_eq!(r(Some("system.slice:docker:abc"), "/").unwrap(), "/system.slice:docker:abc");
+        assert_eq!(
+            r(Some("system.slice:docker:abc"), "/").unwrap(),
+            "/system.slice:docker:abc"
+        );
     }
 
     #[test]
     fn escapes_rejected() {
-        for (p, own) in [("/../etc", "/"), ("../../..", "/x/y"), ("..", "/"), ("/a/../../b", "/")] {
+        for (p, own) in [
+            ("/../etc", "/"),
+            ("../../..", "/x/y"),
+            ("..", "/"),
+            ("/a/../../b", "/"),
+        ] {
             let e = r(Some(p), own).unwrap_err().to_string();
             assert!(e.contains("escapes"), "{p}: {e}");
         }
         assert!(r(Some("/"), "/x").unwrap_err().to_string().contains("root"));
-        assert!(r(Some("x/.."), "/").unwrap_err().to_string().contains("root"));
+        assert!(r(Some("x/.."), "/")
+            .unwrap_err()
+            .to_string()
+            .contains("root"));
     }
 }

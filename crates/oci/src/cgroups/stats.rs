@@ -123,7 +123,12 @@ pub fn v1_memory(dir: &Path, s: &mut MemoryStats) -> Result<()> {
     }
     let stat = fs::read_opt(dir, "memory.stat")?.unwrap_or_default();
     s.raw = fs::keyed(&stat).map(|(k, v)| (k.to_string(), v)).collect();
-    s.cache = s.raw.get("total_cache").or(s.raw.get("cache")).copied().unwrap_or(0);
+    s.cache = s
+        .raw
+        .get("total_cache")
+        .or(s.raw.get("cache"))
+        .copied()
+        .unwrap_or(0);
     Ok(())
 }
 
@@ -133,7 +138,9 @@ pub fn v2_memory(dir: &Path, s: &mut MemoryStats) -> Result<()> {
         usage: num(dir, "memory.current")?,
         limit: num(dir, "memory.max")?,
         max: num(dir, "memory.peak")?,
-        failcnt: fs::keyed(&events).find(|(k, _)| *k == "max").map_or(0, |(_, v)| v),
+        failcnt: fs::keyed(&events)
+            .find(|(k, _)| *k == "max")
+            .map_or(0, |(_, v)| v),
     };
     if fs::exists(dir, "memory.swap.current") {
         // v1 reports memory+swap here; keep that meaning.
@@ -141,7 +148,11 @@ pub fn v2_memory(dir: &Path, s: &mut MemoryStats) -> Result<()> {
         let swap_max = num(dir, "memory.swap.max")?;
         s.swap = MemoryEntry {
             usage: s.usage.usage + swap,
-            limit: if swap_max == u64::MAX || s.usage.limit == u64::MAX { u64::MAX } else { s.usage.limit + swap_max },
+            limit: if swap_max == u64::MAX || s.usage.limit == u64::MAX {
+                u64::MAX
+            } else {
+                s.usage.limit + swap_max
+            },
             ..Default::default()
         };
     }
@@ -237,10 +248,16 @@ pub fn v2_io(dir: &Path, s: &mut BlkioStats) -> Result<()> {
     let content = fs::read_opt(dir, "io.stat")?.unwrap_or_default();
     for line in content.lines() {
         let mut f = line.split_whitespace();
-        let Some((major, minor)) = f.next().and_then(|d| d.split_once(':')) else { continue };
-        let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else { continue };
+        let Some((major, minor)) = f.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else {
+            continue;
+        };
         for kv in f {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             let Ok(value) = v.parse() else { continue };
             let (list, op) = match k {
                 "rbytes" => (&mut s.io_service_bytes_recursive, "Read"),
@@ -249,7 +266,12 @@ pub fn v2_io(dir: &Path, s: &mut BlkioStats) -> Result<()> {
                 "wios" => (&mut s.io_serviced_recursive, "Write"),
                 _ => continue,
             };
-            list.push(BlkioEntry { major, minor, op: op.into(), value });
+            list.push(BlkioEntry {
+                major,
+                minor,
+                op: op.into(),
+                value,
+            });
         }
     }
     Ok(())

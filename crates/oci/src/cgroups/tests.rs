@@ -5,8 +5,8 @@
 
 use super::*;
 use oci_spec::runtime::{
-    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxNetworkBuilder,
-    LinuxPidsBuilder, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxHugepageLimitBuilder, LinuxMemoryBuilder,
+    LinuxNetworkBuilder, LinuxPidsBuilder, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
 };
 use std::collections::HashMap;
 use std::fs as stdfs;
@@ -41,7 +41,10 @@ fn touch(dir: &Path, files: &[(&str, &str)]) {
 }
 
 fn read(dir: &Path, f: &str) -> String {
-    stdfs::read_to_string(dir.join(f)).unwrap().trim().to_string()
+    stdfs::read_to_string(dir.join(f))
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn manager(mi: &str, cg: &str, base: &Path, path: Option<&str>) -> CgroupManager {
@@ -59,7 +62,11 @@ fn resolves_paths_per_hierarchy() {
     assert_eq!(m.v1_dir("cpuacct").unwrap(), fsr.join("cpu,cpuacct/c1"));
     assert_eq!(m.v1_dir("name=systemd").unwrap(), fsr.join("systemd/c1"));
     assert_eq!(m.unified.as_ref().unwrap().path, fsr.join("unified/c1"));
-    assert_eq!(m.unified_dir(), None, "hybrid hosts cannot clone into a v2 cgroup");
+    assert_eq!(
+        m.unified_dir(),
+        None,
+        "hybrid hosts cannot clone into a v2 cgroup"
+    );
     assert_eq!(m.paths().count(), 8);
 
     let abs = manager(HYBRID_MI, HYBRID_CG, t.path(), Some("/a/b"));
@@ -80,9 +87,21 @@ fn resolves_paths_per_hierarchy() {
 fn hybrid_create_and_apply() {
     let t = tempfile::tempdir().unwrap();
     let fsr = t.path().join("sys/fs/cgroup");
-    touch(&fsr.join("cpuset"), &[("cpuset.cpus", "0-3\n"), ("cpuset.mems", "0\n")]);
-    touch(&fsr.join("cpuset/c1"), &[("cpuset.cpus", "\n"), ("cpuset.mems", "\n")]);
-    touch(&fsr.join("unified"), &[("cgroup.controllers", "hugetlb pids\n"), ("cgroup.subtree_control", "")]);
+    touch(
+        &fsr.join("cpuset"),
+        &[("cpuset.cpus", "0-3\n"), ("cpuset.mems", "0\n")],
+    );
+    touch(
+        &fsr.join("cpuset/c1"),
+        &[("cpuset.cpus", "\n"), ("cpuset.mems", "\n")],
+    );
+    touch(
+        &fsr.join("unified"),
+        &[
+            ("cgroup.controllers", "hugetlb pids\n"),
+            ("cgroup.subtree_control", ""),
+        ],
+    );
     let m = manager(HYBRID_MI, HYBRID_CG, t.path(), None);
     m.create().unwrap();
     for p in m.paths() {
@@ -90,23 +109,49 @@ fn hybrid_create_and_apply() {
     }
     assert_eq!(read(&fsr.join("cpuset/c1"), "cpuset.cpus"), "0-3");
     assert_eq!(read(&fsr.join("cpuset/c1"), "cpuset.mems"), "0");
-    assert_eq!(read(&fsr.join("unified"), "cgroup.subtree_control"), "+hugetlb +pids");
+    assert_eq!(
+        read(&fsr.join("unified"), "cgroup.subtree_control"),
+        "+hugetlb +pids"
+    );
 
     let mem = m.v1_dir("memory").unwrap();
-    touch(mem, &[
-        ("memory.limit_in_bytes", "9223372036854771712"),
-        ("memory.memsw.limit_in_bytes", ""),
-        ("memory.soft_limit_in_bytes", ""),
-        ("memory.swappiness", ""),
-        ("memory.oom_control", ""),
-    ]);
+    touch(
+        mem,
+        &[
+            ("memory.limit_in_bytes", "9223372036854771712"),
+            ("memory.memsw.limit_in_bytes", ""),
+            ("memory.soft_limit_in_bytes", ""),
+            ("memory.swappiness", ""),
+            ("memory.oom_control", ""),
+        ],
+    );
     let cpu = m.v1_dir("cpu").unwrap();
-    touch(cpu, &[("cpu.shares", ""), ("cpu.cfs_quota_us", ""), ("cpu.cfs_period_us", "")]);
+    touch(
+        cpu,
+        &[
+            ("cpu.shares", ""),
+            ("cpu.cfs_quota_us", ""),
+            ("cpu.cfs_period_us", ""),
+        ],
+    );
     let dev = m.v1_dir("devices").unwrap();
-    touch(dev, &[("devices.list", "a *:* rwm"), ("devices.allow", ""), ("devices.deny", "")]);
+    touch(
+        dev,
+        &[
+            ("devices.list", "a *:* rwm"),
+            ("devices.allow", ""),
+            ("devices.deny", ""),
+        ],
+    );
     touch(m.v1_dir("pids").unwrap(), &[("pids.max", "")]);
     let uni = m.unified.as_ref().unwrap().path.clone();
-    touch(&uni, &[("cgroup.controllers", "hugetlb pids"), ("hugetlb.2MB.max", "")]);
+    touch(
+        &uni,
+        &[
+            ("cgroup.controllers", "hugetlb pids"),
+            ("hugetlb.2MB.max", ""),
+        ],
+    );
 
     let r = LinuxResourcesBuilder::default()
         .memory(
@@ -119,15 +164,32 @@ fn hybrid_create_and_apply() {
                 .build()
                 .unwrap(),
         )
-        .cpu(LinuxCpuBuilder::default().shares(512u64).quota(50_000i64).period(100_000u64).build().unwrap())
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(50_000i64)
+                .period(100_000u64)
+                .build()
+                .unwrap(),
+        )
         .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
-        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default().page_size("2MB").limit(4 << 21).build().unwrap()])
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(4 << 21)
+            .build()
+            .unwrap()])
         .build()
         .unwrap();
     m.apply(&r).unwrap();
     assert_eq!(read(mem, "memory.limit_in_bytes"), (64 << 20).to_string());
-    assert_eq!(read(mem, "memory.memsw.limit_in_bytes"), (128 << 20).to_string());
-    assert_eq!(read(mem, "memory.soft_limit_in_bytes"), (32 << 20).to_string());
+    assert_eq!(
+        read(mem, "memory.memsw.limit_in_bytes"),
+        (128 << 20).to_string()
+    );
+    assert_eq!(
+        read(mem, "memory.soft_limit_in_bytes"),
+        (32 << 20).to_string()
+    );
     assert_eq!(read(mem, "memory.swappiness"), "10");
     assert_eq!(read(mem, "memory.oom_control"), "1");
     assert_eq!(read(cpu, "cpu.shares"), "512");
@@ -141,19 +203,32 @@ fn hybrid_create_and_apply() {
 
     // Fields whose controller is absent name it.
     let net = LinuxResourcesBuilder::default()
-        .network(LinuxNetworkBuilder::default().class_id(7u32).build().unwrap())
+        .network(
+            LinuxNetworkBuilder::default()
+                .class_id(7u32)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let e = m.update(&net).unwrap_err().to_string();
     assert!(e.contains("net_cls"), "{e}");
     let io = LinuxResourcesBuilder::default()
-        .block_io(LinuxBlockIoBuilder::default().weight(100u16).build().unwrap())
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(100u16)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let e = m.update(&io).unwrap_err().to_string();
     assert!(e.contains("blkio"), "{e}");
     // A missing control file is named with the value.
-    let idle = LinuxResourcesBuilder::default().cpu(LinuxCpuBuilder::default().idle(1i64).build().unwrap()).build().unwrap();
+    let idle = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().idle(1i64).build().unwrap())
+        .build()
+        .unwrap();
     let e = m.update(&idle).unwrap_err().to_string();
     assert!(e.contains("cpu.idle") && e.contains("\"1\""), "{e}");
 }
@@ -166,7 +241,10 @@ fn unified_rejected_on_legacy() {
     assert_eq!(m.mode, Mode::Legacy);
     assert!(m.unified.is_none());
     let r = LinuxResourcesBuilder::default()
-        .unified(HashMap::from([("memory.high".to_string(), "1000".to_string())]))
+        .unified(HashMap::from([(
+            "memory.high".to_string(),
+            "1000".to_string(),
+        )]))
         .build()
         .unwrap();
     let e = m.update(&r).unwrap_err().to_string();
@@ -180,8 +258,20 @@ fn v2_apply_converts() {
     let t = tempfile::tempdir().unwrap();
     let fsr = t.path().join("sys/fs/cgroup");
     let ctrls = "cpuset cpu io memory hugetlb pids";
-    touch(&fsr, &[("cgroup.controllers", ctrls), ("cgroup.subtree_control", "")]);
-    touch(&fsr.join("user.slice"), &[("cgroup.controllers", ctrls), ("cgroup.subtree_control", "")]);
+    touch(
+        &fsr,
+        &[
+            ("cgroup.controllers", ctrls),
+            ("cgroup.subtree_control", ""),
+        ],
+    );
+    touch(
+        &fsr.join("user.slice"),
+        &[
+            ("cgroup.controllers", ctrls),
+            ("cgroup.subtree_control", ""),
+        ],
+    );
     let m = manager(V2_MI, "0::/user.slice\n", t.path(), Some("ctr"));
     assert_eq!(m.mode, Mode::Unified);
     let dir = fsr.join("user.slice/ctr");
@@ -189,27 +279,64 @@ fn v2_apply_converts() {
     m.create().unwrap();
     let want = "+cpuset +cpu +io +memory +hugetlb +pids";
     assert_eq!(read(&fsr, "cgroup.subtree_control"), want);
-    assert_eq!(read(&fsr.join("user.slice"), "cgroup.subtree_control"), want);
-    assert!(!dir.join("cgroup.subtree_control").exists(), "the leaf delegates nothing");
+    assert_eq!(
+        read(&fsr.join("user.slice"), "cgroup.subtree_control"),
+        want
+    );
+    assert!(
+        !dir.join("cgroup.subtree_control").exists(),
+        "the leaf delegates nothing"
+    );
 
     let files = [
-        "memory.max", "memory.swap.max", "memory.low", "cpu.weight", "cpu.max", "io.weight", "io.max", "pids.max",
-        "memory.high", "cpuset.cpus",
+        "memory.max",
+        "memory.swap.max",
+        "memory.low",
+        "cpu.weight",
+        "cpu.max",
+        "io.weight",
+        "io.max",
+        "pids.max",
+        "memory.high",
+        "cpuset.cpus",
     ];
     touch(&dir, &files.map(|f| (f, "")));
     touch(&dir, &[("cgroup.controllers", ctrls)]);
     let r = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(100).swap(300).reservation(-1).build().unwrap())
-        .cpu(LinuxCpuBuilder::default().shares(1024u64).quota(-1i64).period(50_000u64).cpus("0").build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(100)
+                .swap(300)
+                .reservation(-1)
+                .build()
+                .unwrap(),
+        )
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(1024u64)
+                .quota(-1i64)
+                .period(50_000u64)
+                .cpus("0")
+                .build()
+                .unwrap(),
+        )
         .pids(LinuxPidsBuilder::default().limit(-1).build().unwrap())
         .block_io(
             LinuxBlockIoBuilder::default()
                 .weight(500u16)
-                .throttle_read_bps_device(vec![LinuxThrottleDeviceBuilder::default().major(8).minor(0).rate(1000u64).build().unwrap()])
+                .throttle_read_bps_device(vec![LinuxThrottleDeviceBuilder::default()
+                    .major(8)
+                    .minor(0)
+                    .rate(1000u64)
+                    .build()
+                    .unwrap()])
                 .build()
                 .unwrap(),
         )
-        .unified(HashMap::from([("memory.high".to_string(), "4096".to_string())]))
+        .unified(HashMap::from([(
+            "memory.high".to_string(),
+            "4096".to_string(),
+        )]))
         .build()
         .unwrap();
     m.update(&r).unwrap();
@@ -236,9 +363,18 @@ fn v2_apply_converts() {
         .unified(HashMap::from([("rdma.max".to_string(), "1".to_string())]))
         .build()
         .unwrap();
-    assert!(m.update(&r).unwrap_err().to_string().contains("rdma controller"));
+    assert!(m
+        .update(&r)
+        .unwrap_err()
+        .to_string()
+        .contains("rdma controller"));
     let rt = LinuxResourcesBuilder::default()
-        .cpu(LinuxCpuBuilder::default().realtime_runtime(100i64).build().unwrap())
+        .cpu(
+            LinuxCpuBuilder::default()
+                .realtime_runtime(100i64)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     assert!(m.update(&rt).unwrap_err().to_string().contains("realtime"));
@@ -250,7 +386,14 @@ fn v2_pids_freeze() {
     let fsr = t.path().join("sys/fs/cgroup");
     let m = manager(V2_MI, "0::/\n", t.path(), Some("/ctr"));
     let dir = fsr.join("ctr");
-    touch(&dir, &[("cgroup.procs", "10\n11\n"), ("cgroup.freeze", "0"), ("cgroup.events", "populated 1\nfrozen 1\n")]);
+    touch(
+        &dir,
+        &[
+            ("cgroup.procs", "10\n11\n"),
+            ("cgroup.freeze", "0"),
+            ("cgroup.events", "populated 1\nfrozen 1\n"),
+        ],
+    );
     touch(&dir.join("exec1"), &[("cgroup.procs", "12\n")]);
     touch(&dir.join("exec1/deeper"), &[("cgroup.procs", "13\n")]);
     let mut pids = m.pids().unwrap();
@@ -280,4 +423,100 @@ fn destroy_deepest_first_and_idempotent() {
     assert!(empty.pids().unwrap().is_empty());
     assert!(!empty.is_frozen().unwrap());
     empty.destroy().unwrap();
+}
+
+#[test]
+fn legacy_blkio_hugetlb_network() {
+    use oci_spec::runtime::{LinuxInterfacePriorityBuilder, LinuxWeightDeviceBuilder};
+    let t = tempfile::tempdir().unwrap();
+    let mi = "\
+38 31 0:35 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio
+42 31 0:39 / /sys/fs/cgroup/hugetlb rw - cgroup cgroup rw,hugetlb
+43 31 0:40 / /sys/fs/cgroup/net_cls,net_prio rw - cgroup cgroup rw,net_cls,net_prio
+";
+    let m = manager(
+        mi,
+        "7:blkio:/\n6:hugetlb:/\n5:net_cls,net_prio:/\n",
+        t.path(),
+        Some("/c"),
+    );
+    m.create().unwrap();
+    let blk = m.v1_dir("blkio").unwrap();
+    let files = [
+        "blkio.weight",
+        "blkio.leaf_weight",
+        "blkio.weight_device",
+        "blkio.throttle.write_iops_device",
+    ];
+    touch(blk, &files.map(|f| (f, "")));
+    touch(
+        m.v1_dir("hugetlb").unwrap(),
+        &[("hugetlb.1GB.limit_in_bytes", "")],
+    );
+    let net = m.v1_dir("net_prio").unwrap();
+    assert_eq!(Some(net), m.v1_dir("net_cls"), "co-mounted");
+    touch(net, &[("net_cls.classid", ""), ("net_prio.ifpriomap", "")]);
+    let r = LinuxResourcesBuilder::default()
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(300u16)
+                .leaf_weight(200u16)
+                .weight_device(vec![LinuxWeightDeviceBuilder::default()
+                    .major(8)
+                    .minor(16)
+                    .weight(700u16)
+                    .build()
+                    .unwrap()])
+                .throttle_write_iops_device(vec![LinuxThrottleDeviceBuilder::default()
+                    .major(8)
+                    .minor(0)
+                    .rate(50u64)
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+        )
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("1GB")
+            .limit(-1)
+            .build()
+            .unwrap()])
+        .network(
+            LinuxNetworkBuilder::default()
+                .class_id(0x10_0001u32)
+                .priorities(vec![LinuxInterfacePriorityBuilder::default()
+                    .name("eth0")
+                    .priority(5u32)
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    m.update(&r).unwrap();
+    assert_eq!(read(blk, "blkio.weight"), "300");
+    assert_eq!(read(blk, "blkio.leaf_weight"), "200");
+    assert_eq!(read(blk, "blkio.weight_device"), "8:16 700");
+    assert_eq!(read(blk, "blkio.throttle.write_iops_device"), "8:0 50");
+    assert_eq!(
+        read(m.v1_dir("hugetlb").unwrap(), "hugetlb.1GB.limit_in_bytes"),
+        "-1"
+    );
+    assert_eq!(read(net, "net_cls.classid"), "1048577");
+    assert_eq!(read(net, "net_prio.ifpriomap"), "eth0 5");
+
+    let bad = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("../x")
+            .limit(1)
+            .build()
+            .unwrap()])
+        .build()
+        .unwrap();
+    assert!(m
+        .update(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("invalid page size"));
 }

@@ -4,7 +4,9 @@
 
 use super::fs;
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxInterfacePriority, LinuxMemory};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxInterfacePriority, LinuxMemory,
+};
 use std::io::ErrorKind;
 use std::path::Path;
 
@@ -12,7 +14,10 @@ const LIMIT: &str = "memory.limit_in_bytes";
 const MEMSW: &str = "memory.memsw.limit_in_bytes";
 
 pub fn memory_is_set(m: &LinuxMemory) -> bool {
-    nz(m.limit()) || nz(m.reservation()) || nz(m.swap()) || nz(m.kernel_tcp())
+    nz(m.limit())
+        || nz(m.reservation())
+        || nz(m.swap())
+        || nz(m.kernel_tcp())
         || m.swappiness().is_some_and(|s| s != u64::MAX)
         || m.disable_oom_killer() == Some(true)
 }
@@ -55,7 +60,9 @@ pub fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     // u64::MAX is how -1 ("leave alone") arrives through an unsigned field.
     match m.swappiness() {
         Some(s) if s != u64::MAX && s > 100 => {
-            return Err(Error::Cgroup(format!("memory.swappiness {s} is out of range 0-100")));
+            return Err(Error::Cgroup(format!(
+                "memory.swappiness {s} is out of range 0-100"
+            )));
         }
         Some(s) if s != u64::MAX => fs::write(dir, "memory.swappiness", &s.to_string())?,
         _ => {}
@@ -70,8 +77,12 @@ fn set_limit(dir: &Path, limit: i64) -> Result<()> {
     fs::write(dir, LIMIT, &limit.to_string()).map_err(|e| {
         // EBUSY here means the cgroup already uses more: say how much.
         match (&e, fs::read_u64(dir, "memory.usage_in_bytes")) {
-            (Error::Sys { source, .. }, Ok(Some(usage))) if source.raw_os_error() == Some(libc::EBUSY) => {
-                Error::Cgroup(format!("memory limit {limit} is below the cgroup's current usage {usage} ({e})"))
+            (Error::Sys { source, .. }, Ok(Some(usage)))
+                if source.raw_os_error() == Some(libc::EBUSY) =>
+            {
+                Error::Cgroup(format!(
+                    "memory limit {limit} is below the cgroup's current usage {usage} ({e})"
+                ))
             }
             _ => e,
         }
@@ -83,10 +94,12 @@ fn set_swap(dir: &Path, swap: i64) -> Result<()> {
         return Ok(());
     }
     fs::write(dir, MEMSW, &swap.to_string()).map_err(|e| match &e {
-        Error::Sys { source, .. } if source.kind() == ErrorKind::NotFound => Error::Cgroup(format!(
-            "memory.swap is set but the kernel has no swap accounting ({} is missing)",
-            dir.join(MEMSW).display()
-        )),
+        Error::Sys { source, .. } if source.kind() == ErrorKind::NotFound => {
+            Error::Cgroup(format!(
+                "memory.swap is set but the kernel has no swap accounting ({} is missing)",
+                dir.join(MEMSW).display()
+            ))
+        }
         _ => e,
     })
 }
@@ -108,7 +121,9 @@ pub fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
         let got = fs::read_u64(dir, "cpu.shares")?.unwrap_or(shares);
         if got != shares {
             let bound = if shares > got { "maximum" } else { "minimum" };
-            return Err(Error::Cgroup(format!("cpu.shares {shares} is out of range: the {bound} allowed is {got}")));
+            return Err(Error::Cgroup(format!(
+                "cpu.shares {shares} is out of range: the {bound} allowed is {got}"
+            )));
         }
     }
     let quota = c.quota().unwrap_or(0);
@@ -190,7 +205,11 @@ pub fn init_cpuset(mount: &Path, dir: &Path) -> Result<(String, String)> {
 }
 
 pub fn set_pids(dir: &Path, limit: i64) -> Result<()> {
-    let v = if limit > 0 { limit.to_string() } else { "max".to_string() };
+    let v = if limit > 0 {
+        limit.to_string()
+    } else {
+        "max".to_string()
+    };
     fs::write(dir, "pids.max", &v)
 }
 
@@ -226,17 +245,37 @@ pub fn set_blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
             fs::write(dir, weight_dev, &format!("{}:{} {w}", d.major(), d.minor()))?;
         }
         if let Some(w) = d.leaf_weight().filter(|w| *w != 0) {
-            fs::write(dir, "blkio.leaf_weight_device", &format!("{}:{} {w}", d.major(), d.minor()))?;
+            fs::write(
+                dir,
+                "blkio.leaf_weight_device",
+                &format!("{}:{} {w}", d.major(), d.minor()),
+            )?;
         }
     }
     for (file, list) in [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ] {
         for d in list.iter().flatten() {
-            fs::write(dir, file, &format!("{}:{} {}", d.major(), d.minor(), d.rate()))?;
+            fs::write(
+                dir,
+                file,
+                &format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+            )?;
         }
     }
     Ok(())
@@ -245,7 +284,11 @@ pub fn set_blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
 pub fn set_hugetlb(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
     for l in limits {
         check_page_size(l.page_size())?;
-        fs::write(dir, &format!("hugetlb.{}.limit_in_bytes", l.page_size()), &l.limit().to_string())?;
+        fs::write(
+            dir,
+            &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
+            &l.limit().to_string(),
+        )?;
     }
     Ok(())
 }
@@ -253,7 +296,9 @@ pub fn set_hugetlb(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
 /// Page sizes become part of a file name: keep them to "2MB"-like tokens.
 pub fn check_page_size(size: &str) -> Result<()> {
     if size.is_empty() || !size.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::Cgroup(format!("hugepageLimits: invalid page size {size:?}")));
+        return Err(Error::Cgroup(format!(
+            "hugepageLimits: invalid page size {size:?}"
+        )));
     }
     Ok(())
 }
@@ -264,7 +309,11 @@ pub fn set_net_cls(dir: &Path, class_id: u32) -> Result<()> {
 
 pub fn set_net_prio(dir: &Path, prios: &[LinuxInterfacePriority]) -> Result<()> {
     for p in prios {
-        fs::write(dir, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()))?;
+        fs::write(
+            dir,
+            "net_prio.ifpriomap",
+            &format!("{} {}", p.name(), p.priority()),
+        )?;
     }
     Ok(())
 }

@@ -30,9 +30,17 @@ pub fn enable_controllers(mount: &Path, dir: &Path) -> Result<()> {
         }
         let current = fs::read(&level, "cgroup.subtree_control")?;
         let mut enabled: Vec<String> = current.split_whitespace().map(str::to_string).collect();
-        let missing: Vec<String> = available.iter().filter(|c| !enabled.contains(c)).cloned().collect();
+        let missing: Vec<String> = available
+            .iter()
+            .filter(|c| !enabled.contains(c))
+            .cloned()
+            .collect();
         if !missing.is_empty() {
-            let all = missing.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
+            let all = missing
+                .iter()
+                .map(|c| format!("+{c}"))
+                .collect::<Vec<_>>()
+                .join(" ");
             if fs::write(&level, "cgroup.subtree_control", &all).is_ok() {
                 enabled.extend(missing);
             } else {
@@ -53,7 +61,10 @@ pub fn enable_controllers(mount: &Path, dir: &Path) -> Result<()> {
 
 /// The controllers `dir` can use (its cgroup.controllers).
 pub fn controllers(dir: &Path) -> Result<Vec<String>> {
-    Ok(fs::read(dir, "cgroup.controllers")?.split_whitespace().map(str::to_string).collect())
+    Ok(fs::read(dir, "cgroup.controllers")?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
 }
 
 pub fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
@@ -61,10 +72,15 @@ pub fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     let swap = m.swap().unwrap_or(0);
     let v2swap = convert::swap_to_v2(swap, limit)?;
     // swap == limit means "no swap": 0, which limit_str would read as unset.
-    let swap_str = if v2swap == 0 && swap > 0 { Some("0".to_string()) } else { convert::limit_str(v2swap) };
+    let swap_str = if v2swap == 0 && swap > 0 {
+        Some("0".to_string())
+    } else {
+        convert::limit_str(v2swap)
+    };
     if let Some(s) = swap_str {
         if let Err(e) = fs::write(dir, "memory.swap.max", &s) {
-            let missing = matches!(&e, Error::Sys { source, .. } if source.kind() == ErrorKind::NotFound);
+            let missing =
+                matches!(&e, Error::Sys { source, .. } if source.kind() == ErrorKind::NotFound);
             // Without swap accounting there is no swap to limit; asking for
             // none (or for unlimited) is then already true.
             if !(missing && (s == "0" || s == "max")) {
@@ -85,15 +101,25 @@ pub fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
 
 pub fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if c.realtime_period().unwrap_or(0) != 0 || c.realtime_runtime().unwrap_or(0) != 0 {
-        return Err(Error::Cgroup("cpu.realtimePeriod/realtimeRuntime are not supported on cgroup v2".into()));
+        return Err(Error::Cgroup(
+            "cpu.realtimePeriod/realtimeRuntime are not supported on cgroup v2".into(),
+        ));
     }
     if let Some(shares) = c.shares().filter(|s| *s != 0) {
-        fs::write(dir, "cpu.weight", &convert::shares_to_weight(shares).to_string())?;
+        fs::write(
+            dir,
+            "cpu.weight",
+            &convert::shares_to_weight(shares).to_string(),
+        )?;
     }
     let quota = c.quota().unwrap_or(0);
     let period = c.period().unwrap_or(0);
     if quota != 0 || period != 0 {
-        let mut v = if quota > 0 { quota.to_string() } else { "max".to_string() };
+        let mut v = if quota > 0 {
+            quota.to_string()
+        } else {
+            "max".to_string()
+        };
         if period != 0 {
             v.push_str(&format!(" {period}"));
         }
@@ -118,12 +144,20 @@ pub fn set_io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
         if bfq {
             fs::write(dir, "io.bfq.weight", &w.to_string())?;
         } else {
-            fs::write(dir, "io.weight", &convert::blkio_to_io_weight(w).to_string())?;
+            fs::write(
+                dir,
+                "io.weight",
+                &convert::blkio_to_io_weight(w).to_string(),
+            )?;
         }
     }
     for d in b.weight_device().iter().flatten() {
         if let Some(w) = d.weight().filter(|w| *w != 0) {
-            let (file, v) = if bfq { ("io.bfq.weight", u64::from(w)) } else { ("io.weight", convert::blkio_to_io_weight(w)) };
+            let (file, v) = if bfq {
+                ("io.bfq.weight", u64::from(w))
+            } else {
+                ("io.weight", convert::blkio_to_io_weight(w))
+            };
             fs::write(dir, file, &format!("{}:{} {v}", d.major(), d.minor()))?;
         }
     }
@@ -134,7 +168,11 @@ pub fn set_io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
         ("wiops", b.throttle_write_iops_device()),
     ] {
         for d in list.iter().flatten() {
-            fs::write(dir, "io.max", &format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()))?;
+            fs::write(
+                dir,
+                "io.max",
+                &format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
+            )?;
         }
     }
     Ok(())
@@ -143,7 +181,11 @@ pub fn set_io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
 pub fn set_hugetlb(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
     for l in limits {
         v1::check_page_size(l.page_size())?;
-        let v = if l.limit() < 0 { "max".to_string() } else { l.limit().to_string() };
+        let v = if l.limit() < 0 {
+            "max".to_string()
+        } else {
+            l.limit().to_string()
+        };
         fs::write(dir, &format!("hugetlb.{}.max", l.page_size()), &v)?;
     }
     Ok(())
@@ -156,10 +198,14 @@ pub fn set_unified(dir: &Path, map: &HashMap<String, String>, available: &[Strin
     keys.sort();
     for k in keys {
         if k.is_empty() || k.contains('/') || k == "." || k == ".." {
-            return Err(Error::Cgroup(format!("unified: invalid key {k:?} (must be a file name in the cgroup)")));
+            return Err(Error::Cgroup(format!(
+                "unified: invalid key {k:?} (must be a file name in the cgroup)"
+            )));
         }
         let Some((ctrl, _)) = k.split_once('.') else {
-            return Err(Error::Cgroup(format!("unified: invalid key {k:?} (expected <controller>.<file>)")));
+            return Err(Error::Cgroup(format!(
+                "unified: invalid key {k:?} (expected <controller>.<file>)"
+            )));
         };
         if ctrl != "cgroup" && !available.iter().any(|c| c == ctrl) {
             return Err(Error::Cgroup(format!(

@@ -66,10 +66,18 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
         return Err(Error::Spec("linux.namespaces: a mount namespace is required".into()));
     }
     let process = bundle.spec.process().as_ref().ok_or_else(|| Error::Spec("process: missing".into()))?;
-    if process.terminal().unwrap_or(false) && console.is_none() {
-        return Err(Error::Spec(
-            "process.terminal is true: a --console-socket is needed to receive the terminal".into(),
-        ));
+    match (process.terminal().unwrap_or(false), console.is_some()) {
+        (true, false) => {
+            return Err(Error::Spec(
+                "process.terminal is true: a --console-socket is needed to receive the terminal".into(),
+            ))
+        }
+        (false, true) => {
+            return Err(Error::Spec(
+                "--console-socket was given but process.terminal is false: no terminal to send".into(),
+            ))
+        }
+        _ => {}
     }
     let linux = bundle.spec.linux().as_ref().ok_or_else(|| Error::Spec("linux: missing".into()))?;
     let cgroup = CgroupManager::new(linux.cgroups_path().as_deref(), &opts.id)?;
@@ -86,12 +94,17 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
 
     cgroup.create()?;
     undo.cgroup = Some(cgroup.clone());
-    if let Some(res) = linux.resources() {
-        cgroup.apply(res)?;
-    }
+    // Always: with no resources section runc still installs its default
+    // device policy (deny all but the standard devices and those created).
+    let no_resources = oci_spec::runtime::LinuxResources::default();
+    let created_devices = linux.devices().clone().unwrap_or_default();
+    cgroup.apply_with_devices(linux.resources().as_ref().unwrap_or(&no_resources), &created_devices)?;
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
+    // Past the umask: the container user (any uid) must be able to open it.
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(|e| Error::path("chmod", &fifo_path, e))?;
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .ctx(|| format!("opening {}", fifo_path.display()))?;
 

@@ -11,6 +11,7 @@ mod list;
 mod pause;
 mod run;
 mod start;
+mod update;
 
 pub use create::{create, CreateOpts};
 pub use delete::destroy;

@@ -42,13 +42,17 @@ pub struct InitArgs<'a> {
 /// Never returns: either execs the container's program or exits non-zero
 /// after telling the parent why.
 pub fn run(args: InitArgs) -> ! {
-    let err = match setup(&args) {
-        Ok(ready) => finish(&args, ready),
-        Err(e) => e,
-    };
-    // The parent may be gone after Ready; stderr is the last resort.
-    if args.sync.send(&Msg::Error(err.to_string())).is_err() {
-        let _ = writeln!(std::io::stderr(), "gantry init: {err}");
+    match setup(&args) {
+        Ok(ready) => {
+            // After Ready the parent no longer listens: stderr is all we have.
+            let err = finish(&args, ready);
+            let _ = writeln!(std::io::stderr(), "gantry init: {err}");
+        }
+        Err(err) => {
+            if args.sync.send(&Msg::Error(err.to_string())).is_err() {
+                let _ = writeln!(std::io::stderr(), "gantry init: {err}");
+            }
+        }
     }
     // SAFETY: _exit skips atexit handlers and stdio flushing that belong to
     // the parent's copy of the process state.
@@ -178,14 +182,16 @@ fn finish(a: &InitArgs, ready: Ready) -> Error {
         Ok(fd) => fd,
         Err(e) => return Error::sys("opening the exec fifo (is /proc mounted in the container?)", e),
     };
+    // startContainer hooks run before we answer `start`, so that they have
+    // finished when `start` runs the poststart hooks.
+    let state = spec_state_json(a.id, Status::Created, ready.host_pid, a.bundle, a.spec);
+    if let Err(e) = hooks::run(a.spec, Kind::StartContainer, &state) {
+        return e;
+    }
     if let Err(e) = nix::unistd::write(&fd, b"0") {
         return Error::sys("writing the exec fifo", e);
     }
     drop(fd);
-    let state = spec_state_json(a.id, Status::Running, ready.host_pid, a.bundle, a.spec);
-    if let Err(e) = hooks::run(a.spec, Kind::StartContainer, &state) {
-        return e;
-    }
     reset_signals();
     exec::exec(&ready.path, &ready.args, &ready.env)
 }
@@ -221,24 +227,35 @@ fn join_session_keyring(id: &str) {
     }
 }
 
-/// With AppArmor/SELinux absent, runc ignores a profile it cannot apply only
-/// when the LSM is disabled; we do the same, and fail when it is enabled but
-/// we cannot honour it.
+/// Applies the AppArmor profile / SELinux label for the next exec. Like
+/// runc 1.1, asking for either on a host without that LSM is an error.
 pub(crate) fn check_lsm(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
-    if apparmor.is_some_and(|p| !p.is_empty()) {
+    validate_lsm(apparmor, selinux)?;
+    if let Some(p) = apparmor.filter(|p| !p.is_empty()) {
+        std::fs::write("/proc/self/attr/apparmor/exec", format!("exec {p}"))
+            .or_else(|_| std::fs::write("/proc/self/attr/exec", format!("exec {p}")))
+            .ctx(|| format!("process.apparmorProfile: applying {p:?}"))?;
+    }
+    if let Some(label) = selinux.filter(|l| !l.is_empty()) {
+        std::fs::write("/proc/self/attr/exec", label).ctx(|| format!("process.selinuxLabel: applying {label:?}"))?;
+    }
+    Ok(())
+}
+
+/// Refuses a profile or label whose LSM is not enabled (checked before
+/// anything is created).
+pub fn validate_lsm(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
+    if let Some(p) = apparmor.filter(|p| !p.is_empty()) {
         let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .map(|s| s.starts_with('Y'))
             .unwrap_or(false);
-        if enabled {
-            let p = apparmor.unwrap_or_default();
-            std::fs::write("/proc/self/attr/apparmor/exec", format!("exec {p}"))
-                .or_else(|_| std::fs::write("/proc/self/attr/exec", format!("exec {p}")))
-                .ctx(|| format!("process.apparmorProfile: applying {p:?}"))?;
+        if !enabled {
+            return Err(Error::Spec(format!("process.apparmorProfile {p:?}: apparmor is not enabled on this host")));
         }
     }
-    if let Some(label) = selinux.filter(|l| !l.is_empty()) {
-        if Path::new("/sys/fs/selinux/enforce").exists() {
-            std::fs::write("/proc/self/attr/exec", label).ctx(|| format!("process.selinuxLabel: applying {label:?}"))?;
+    if let Some(l) = selinux.filter(|l| !l.is_empty()) {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(Error::Spec(format!("process.selinuxLabel {l:?}: selinux is not enabled on this host")));
         }
     }
     Ok(())

@@ -1,9 +1,47 @@
 //! The container's filesystem view: mounts, devices, pivot_root, masked and
-//! read-only paths. (Placeholder interface; the implementation lands here.)
+//! read-only paths, sysctls.
+//!
+//! Order (the init stage drives it): [`prepare`] in the new mount namespace
+//! (propagation, rootfs bind, config mounts, devices, /dev symlinks), the
+//! createContainer hooks, [`pivot`], [`finalize`] (sysctls, read-only and
+//! masked paths, read-only root), then [`mount_console`] if there is a
+//! terminal. [`validate`] runs in the parent before anything is created.
+//!
+//! Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT)
+//! and mounted onto by descriptor (secure_path, sys): symlinks in the
+//! container's rootfs can never lead a mount out of it.
+
+// MS_* are c_ulong (u64 here, u32 on 32-bit targets): the casts to u64
+// are needed for portability even where clippy sees them as no-ops.
+#![allow(clippy::unnecessary_cast)]
+
+mod cgroup_mount;
+mod console;
+mod copyup;
+mod devices;
+mod masked;
+mod mount;
+mod mountinfo;
+mod options;
+mod pivot;
+mod propagation;
+mod readonly;
+mod secure_path;
+mod sys;
+mod sysctl;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 use crate::error::{Error, Result};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use oci_spec::runtime::Spec;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+
+pub use options::{parse as parse_mount_options, MountOptions};
 
 /// What the init stage knows when it builds the rootfs.
 pub struct RootfsContext<'a> {
@@ -18,40 +56,96 @@ pub struct RootfsContext<'a> {
     pub new_cgroupns: bool,
 }
 
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::path("opening", path, e.into()))
+}
+
 /// Runs in the container's mount namespace, before pivot_root: propagation,
 /// the rootfs bind, every config mount, devices and /dev symlinks.
 pub fn prepare(ctx: &RootfsContext) -> Result<()> {
-    // TEMPORARY (lead's scaffolding until the rootfs module lands).
-    use nix::mount::{mount, MsFlags};
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(|e| Error::Mount(e.to_string()))?;
-    mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|e| Error::Mount(e.to_string()))?;
-    mount(Some("proc"), &ctx.rootfs.join("proc"), Some("proc"), MsFlags::empty(), None::<&str>).map_err(|e| Error::Mount(e.to_string()))?;
+    let linux = ctx.spec.linux().as_ref();
+    propagation::prepare_root(ctx.rootfs, linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
+    // Opened after the bind, so the descriptor is on the rootfs mount itself.
+    let root = open_dir(ctx.rootfs)?;
+    let mounts = ctx
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(mount::Spec::new)
+        .collect::<Result<Vec<_>>>()?;
+    let is_dev = |m: &&mount::Spec| m.dest == Path::new("/dev");
+    let dev_bind = mounts.iter().filter(is_dev).any(|m| m.kind == mount::MountKind::Bind);
+    // A read-only /dev gets its nodes first, then becomes read-only.
+    let dev_ro = !dev_bind
+        && mounts.iter().filter(is_dev).next_back().is_some_and(|m| m.opts.flags & libc::MS_RDONLY as u64 != 0);
+    for m in &mounts {
+        mount::apply(root.as_fd(), ctx, m, dev_ro && m.dest == Path::new("/dev"))?;
+    }
+    if !dev_bind {
+        let nodes = devices::plan(linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
+        devices::create(root.as_fd(), &nodes, ctx.in_userns)?;
+        let devpts = mounts.iter().any(|m| {
+            m.dest == Path::new("/dev/pts") && m.kind == mount::MountKind::Fs("devpts".into())
+        });
+        devices::symlinks(root.as_fd(), devpts)?;
+    }
+    if dev_ro {
+        let dev = secure_path::open_path(root.as_fd(), Path::new("/dev"))
+            .map_err(|e| Error::path("reopening", "/dev", e.into()))?;
+        let attr = sys::MountAttr { attr_set: sys::MOUNT_ATTR_RDONLY, ..Default::default() };
+        mount::set_attr(dev.as_fd(), false, &attr).map_err(|e| Error::path("making read-only", "/dev", e))?;
+    }
     Ok(())
 }
 
 /// Makes the rootfs the container's `/` (pivot_root, or MS_MOVE + chroot).
-pub fn pivot(rootfs: &Path, _no_pivot: bool) -> Result<()> {
-    use nix::mount::{mount, umount2, MntFlags, MsFlags};
-    let e = |e: nix::Error| Error::Mount(e.to_string());
-    nix::unistd::chdir(rootfs).map_err(e)?;
-    nix::unistd::pivot_root(".", ".").map_err(e)?;
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(e)?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(e)?;
-    nix::unistd::chdir("/").map_err(e)?;
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        pivot::move_root(rootfs)
+    } else {
+        pivot::pivot(rootfs)
+    }
+}
+
+/// After pivot_root: the explicit root propagation, sysctls (before
+/// /proc/sys may become read-only), read-only paths, masked paths, and a
+/// read-only root.
+pub fn finalize(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    propagation::apply_after_pivot(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
+    if let Some(map) = linux.and_then(|l| l.sysctl().as_ref()) {
+        sysctl::apply(map)?;
+    }
+    let ro_paths = linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default();
+    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default();
+    let ro_root = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+    if ro_paths.is_empty() && masked.is_empty() && !ro_root {
+        return Ok(());
+    }
+    let root = open_dir(Path::new("/"))?;
+    readonly::apply(root.as_fd(), ro_paths)?;
+    masked::apply(root.as_fd(), masked)?;
+    if ro_root {
+        readonly::root(root.as_fd())?;
+    }
     Ok(())
 }
 
-/// After pivot_root: masked paths, read-only paths, read-only root.
-pub fn finalize(_spec: &Spec) -> Result<()> {
-    Ok(())
+/// Checks mounts, devices, paths and sysctls before anything is created.
+pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
+    validate::validate(spec, bundle)
 }
 
-/// Checks mounts and sysctls before anything is created.
-pub fn validate(_spec: &Spec, _bundle: &Path) -> Result<()> {
-    Ok(())
+/// Binds the terminal's pty slave (a path in the container, e.g.
+/// /dev/pts/0) onto /dev/console. Runs after pivot_root.
+pub fn mount_console(slave: &Path) -> Result<()> {
+    mount_console_in(Path::new("/"), slave)
 }
 
-/// Binds the terminal's pty slave onto /dev/console.
-pub fn mount_console(_slave: &Path) -> Result<()> {
-    Ok(())
+/// [`mount_console`] for a root that is not (yet) `/`.
+pub fn mount_console_in(root: &Path, slave: &Path) -> Result<()> {
+    let root = open_dir(root)?;
+    console::mount(root.as_fd(), slave)
 }

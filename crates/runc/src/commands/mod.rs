@@ -5,3 +5,4 @@ pub mod exec;
 pub mod lifecycle;
 pub mod query;
 pub mod spec;
+pub mod update;

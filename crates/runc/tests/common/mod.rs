@@ -16,7 +16,6 @@ pub fn rt() -> Runtime {
 }
 
 /// Containers need root; without it a test says so and returns (with root it always runs).
-
 macro_rules! need_root {
     () => {
         if !gantry_testutil::is_root() {
@@ -36,7 +35,12 @@ pub fn assert_clear_error(rt: &Runtime, out: &Out, needles: &[&str]) {
     assert_eq!(lines.len(), 1, "expected exactly one error line:\n{out}");
     let line = lines[0].to_lowercase();
     let named = needles.iter().any(|n| line.contains(&n.to_lowercase()));
-    if !named && rt.runc_deviates(&format!("error line does not name any of {needles:?}: {}", lines[0])) {
+    if !named
+        && rt.runc_deviates(&format!(
+            "error line does not name any of {needles:?}: {}",
+            lines[0]
+        ))
+    {
         return;
     }
     assert!(named, "error line names none of {needles:?}:\n{out}");
@@ -44,5 +48,7 @@ pub fn assert_clear_error(rt: &Runtime, out: &Out, needles: &[&str]) {
 
 /// What a file in the container's rootfs holds, trimmed ("" when absent).
 pub fn read_trim(path: &std::path::Path) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
