@@ -17,17 +17,34 @@ pub enum Error {
     AlreadyExists(String),
     /// An operation that the container's current status does not allow.
     #[error("container {id:?} is {status}: {what}")]
-    BadStatus { id: String, status: String, what: String },
+    BadStatus {
+        id: String,
+        status: String,
+        what: String,
+    },
     #[error("{what} {}: {source}", path.display())]
-    Path { what: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Path {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what}: {source}")]
-    Sys { what: String, #[source] source: std::io::Error },
+    Sys {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cgroup: {0}")]
     Cgroup(String),
     #[error("mount: {0}")]
     Mount(String),
     #[error("hook {kind} {path}: {reason}")]
-    Hook { kind: &'static str, path: String, reason: String },
+    Hook {
+        kind: &'static str,
+        path: String,
+        reason: String,
+    },
     /// The container's init reported a failure while setting itself up.
     #[error("container init: {0}")]
     Init(String),
@@ -39,17 +56,27 @@ pub enum Error {
 
 impl Error {
     pub fn path(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Path { what, path: path.into(), source }
+        Error::Path {
+            what,
+            path: path.into(),
+            source,
+        }
     }
 
     pub fn sys(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
-        Error::Sys { what: what.into(), source: source.into() }
+        Error::Sys {
+            what: what.into(),
+            source: source.into(),
+        }
     }
 }
 
 impl From<nix::Error> for Error {
     fn from(e: nix::Error) -> Self {
-        Error::Sys { what: "system call".into(), source: e.into() }
+        Error::Sys {
+            what: "system call".into(),
+            source: e.into(),
+        }
     }
 }
 
@@ -60,6 +87,9 @@ pub trait Context<T> {
 
 impl<T, E: Into<std::io::Error>> Context<T> for std::result::Result<T, E> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| Error::Sys { what: what(), source: e.into() })
+        self.map_err(|e| Error::Sys {
+            what: what(),
+            source: e.into(),
+        })
     }
 }

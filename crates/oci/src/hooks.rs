@@ -45,12 +45,16 @@ impl Kind {
 }
 
 pub fn has(spec: &Spec, kinds: &[Kind]) -> bool {
-    spec.hooks().as_ref().is_some_and(|h| kinds.iter().any(|k| !k.of(h).is_empty()))
+    spec.hooks()
+        .as_ref()
+        .is_some_and(|h| kinds.iter().any(|k| !k.of(h).is_empty()))
 }
 
 /// Runs every hook of `kind` in order; the first failure stops the rest.
 pub fn run(spec: &Spec, kind: Kind, state_json: &str) -> Result<()> {
-    let Some(hooks) = spec.hooks() else { return Ok(()) };
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
     for hook in kind.of(hooks) {
         run_one(hook, kind, state_json)?;
     }
@@ -59,7 +63,11 @@ pub fn run(spec: &Spec, kind: Kind, state_json: &str) -> Result<()> {
 
 fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
     let path = hook.path().display().to_string();
-    let err = |reason: String| Error::Hook { kind: kind.name(), path: path.clone(), reason };
+    let err = |reason: String| Error::Hook {
+        kind: kind.name(),
+        path: path.clone(),
+        reason,
+    };
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args() {
         if let Some((arg0, rest)) = args.split_first() {
@@ -94,7 +102,10 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(err(format!("timed out after {}s", hook.timeout().unwrap_or(0))));
+            return Err(err(format!(
+                "timed out after {}s",
+                hook.timeout().unwrap_or(0)
+            )));
         }
         std::thread::sleep(Duration::from_millis(2));
     };

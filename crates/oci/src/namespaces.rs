@@ -33,14 +33,24 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_spec(spec: &Spec) -> Self {
-        let mut plan = Plan { new: CloneFlags::empty(), join: vec![] };
-        for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+        let mut plan = Plan {
+            new: CloneFlags::empty(),
+            join: vec![],
+        };
+        for ns in spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+        {
             match ns.path() {
                 Some(p) => plan.join.push((ns.typ(), p.clone())),
                 None => plan.new |= flag(ns.typ()),
             }
         }
-        plan.join.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+        plan.join
+            .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
         plan
     }
 
@@ -56,7 +66,8 @@ impl Plan {
     /// namespaces this only affects children created afterwards.
     pub fn join_all(&self) -> Result<()> {
         for (t, path) in &self.join {
-            let f = std::fs::File::open(path).ctx(|| format!("opening {} namespace {}", ns_name(*t), path.display()))?;
+            let f = std::fs::File::open(path)
+                .ctx(|| format!("opening {} namespace {}", ns_name(*t), path.display()))?;
             nix::sched::setns(f.as_fd(), flag(*t))
                 .ctx(|| format!("joining {} namespace {}", ns_name(*t), path.display()))?;
         }

@@ -19,11 +19,11 @@ pub struct Bundle {
 
 /// Loads `<bundle>/config.json`, resolves the rootfs and validates the spec.
 pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
-    let dir = std::fs::canonicalize(bundle)
-        .map_err(|e| Error::path("bundle", bundle, e))?;
+    let dir = std::fs::canonicalize(bundle).map_err(|e| Error::path("bundle", bundle, e))?;
     let config = dir.join("config.json");
     let text = std::fs::read(&config).map_err(|e| Error::path("reading", &config, e))?;
-    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| Error::Spec(e.to_string()))?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| Error::Spec(e.to_string()))?;
     drop_unknown_capabilities(&mut value);
     let spec: Spec = serde_json::from_value(value).map_err(|e| Error::Spec(e.to_string()))?;
     let rootfs = resolve_rootfs(&spec, &dir)?;
@@ -35,13 +35,21 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
 /// typos) after a warning; the spec types would refuse them, so they are
 /// dropped here, with the warning.
 fn drop_unknown_capabilities(v: &mut serde_json::Value) {
-    let Some(sets) = v.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) else { return };
+    let Some(sets) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
     for (set, list) in sets.iter_mut() {
         if let Some(list) = list.as_array_mut() {
             list.retain(|cap| {
-                let ok = serde_json::from_value::<oci_spec::runtime::Capability>(cap.clone()).is_ok();
+                let ok =
+                    serde_json::from_value::<oci_spec::runtime::Capability>(cap.clone()).is_ok();
                 if !ok {
-                    eprintln!("warning: process.capabilities.{set}: unknown capability {cap} ignored");
+                    eprintln!(
+                        "warning: process.capabilities.{set}: unknown capability {cap} ignored"
+                    );
                 }
                 ok
             });
@@ -68,7 +76,10 @@ fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let abs = std::fs::canonicalize(&joined)
         .map_err(|e| Error::Spec(format!("root.path {}: {e}", joined.display())))?;
     if !abs.is_dir() {
-        return Err(Error::Spec(format!("root.path {}: not a directory", abs.display())));
+        return Err(Error::Spec(format!(
+            "root.path {}: not a directory",
+            abs.display()
+        )));
     }
     Ok(abs)
 }
@@ -82,7 +93,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .ok_or_else(|| Error::Spec("process: missing".into()))?;
     match process.args() {
         Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => return Err(Error::Spec("process.args: must name the program to run".into())),
+        _ => {
+            return Err(Error::Spec(
+                "process.args: must name the program to run".into(),
+            ))
+        }
     }
     if !process.cwd().is_absolute() {
         return Err(Error::Spec(format!(
@@ -95,7 +110,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return Err(Error::Spec(format!("process.env {var:?}: not KEY=VALUE")));
         }
     }
-    crate::process::init::validate_lsm(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
+    crate::process::init::validate_lsm(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     let linux = spec
         .linux()
         .as_ref()
@@ -135,8 +153,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if ns.typ() == LinuxNamespaceType::User {
             user_ns = Some(ns.path().is_some());
         }
-        if ns.typ() == LinuxNamespaceType::Time && ns.path().is_none() && !Path::new("/proc/self/ns/time").exists() {
-            return Err(Error::Spec("linux.namespaces: time namespaces are not supported by this kernel".into()));
+        if ns.typ() == LinuxNamespaceType::Time
+            && ns.path().is_none()
+            && !Path::new("/proc/self/ns/time").exists()
+        {
+            return Err(Error::Spec(
+                "linux.namespaces: time namespaces are not supported by this kernel".into(),
+            ));
         }
     }
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
@@ -157,14 +180,19 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
         && !seen.contains(&LinuxNamespaceType::Time)
     {
-        return Err(Error::Spec("linux.timeOffsets: given without a time namespace".into()));
+        return Err(Error::Spec(
+            "linux.timeOffsets: given without a time namespace".into(),
+        ));
     }
     for (name, who) in [
         (spec.hostname(), "hostname"),
         (spec.domainname(), "domainname"),
     ] {
-        if name.as_ref().is_some_and(|n| !n.is_empty()) && !seen.contains(&LinuxNamespaceType::Uts) {
-            return Err(Error::Spec(format!("{who}: setting it needs a new uts namespace")));
+        if name.as_ref().is_some_and(|n| !n.is_empty()) && !seen.contains(&LinuxNamespaceType::Uts)
+        {
+            return Err(Error::Spec(format!(
+                "{who}: setting it needs a new uts namespace"
+            )));
         }
     }
     Ok(())
@@ -208,14 +236,40 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
-            (Box::new(|v| v["process"]["args"] = serde_json::json!([])), "process.args"),
-            (Box::new(|v| v["process"]["cwd"] = serde_json::json!("rel")), "process.cwd"),
-            (Box::new(|v| v["process"]["env"] = serde_json::json!(["NOEQUALS"])), "process.env"),
-            (Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "pid"}])), "listed twice"),
-            (Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}])), "id mappings"),
-            (Box::new(|v| v["hostname"] = serde_json::json!("h")), "uts namespace"),
-            (Box::new(|v| v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})), "seccomp"),
+        type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|v| v["process"]["args"] = serde_json::json!([])),
+                "process.args",
+            ),
+            (
+                Box::new(|v| v["process"]["cwd"] = serde_json::json!("rel")),
+                "process.cwd",
+            ),
+            (
+                Box::new(|v| v["process"]["env"] = serde_json::json!(["NOEQUALS"])),
+                "process.env",
+            ),
+            (
+                Box::new(|v| {
+                    v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "pid"}])
+                }),
+                "listed twice",
+            ),
+            (
+                Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}])),
+                "id mappings",
+            ),
+            (
+                Box::new(|v| v["hostname"] = serde_json::json!("h")),
+                "uts namespace",
+            ),
+            (
+                Box::new(|v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
+                }),
+                "seccomp",
+            ),
         ];
         for (mutate, want) in cases {
             let mut v = base();

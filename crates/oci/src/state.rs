@@ -75,9 +75,11 @@ impl State {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let tmp = dir.join(".state.json.tmp");
         let path = dir.join(STATE_FILE);
-        let data = serde_json::to_vec(self).map_err(|e| Error::Other(format!("encoding state: {e}")))?;
+        let data =
+            serde_json::to_vec(self).map_err(|e| Error::Other(format!("encoding state: {e}")))?;
         let mut f = fs::File::create(&tmp).map_err(|e| Error::path("writing", &tmp, e))?;
-        f.write_all(&data).map_err(|e| Error::path("writing", &tmp, e))?;
+        f.write_all(&data)
+            .map_err(|e| Error::path("writing", &tmp, e))?;
         drop(f);
         fs::rename(&tmp, &path).map_err(|e| Error::path("writing", &path, e))
     }
@@ -91,7 +93,8 @@ impl State {
             }
             Err(e) => return Err(Error::path("reading", &path, e)),
         };
-        serde_json::from_slice(&data).map_err(|e| Error::Other(format!("{}: corrupt state: {e}", path.display())))
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::Other(format!("{}: corrupt state: {e}", path.display())))
     }
 
     /// The init process as it stands now: Some(pid) while it lives (and is
@@ -101,7 +104,9 @@ impl State {
             return None;
         }
         match proc_stat(self.init_pid) {
-            Some((state, start)) if start == self.init_start_time && state != 'Z' && state != 'X' => {
+            Some((state, start))
+                if start == self.init_start_time && state != 'Z' && state != 'X' =>
+            {
                 Some(self.init_pid)
             }
             _ => None,
@@ -123,7 +128,11 @@ impl State {
 
     /// The JSON `runc state` prints (runtime-spec state plus runc's extras).
     pub fn to_oci_json(&self, status: Status) -> serde_json::Value {
-        let pid = if status == Status::Stopped { 0 } else { self.init_pid };
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.init_pid
+        };
         // Key order as runc prints it (serde_json keeps insertion order).
         let mut v = serde_json::json!({
             "ociVersion": OCI_VERSION,

@@ -29,12 +29,18 @@ impl Logger {
 
     fn write(&self, level: &str, msg: &str) {
         let line = match self.format {
-            LogFormat::Json => serde_json::json!({ "level": level, "msg": msg, "time": now() }).to_string(),
+            LogFormat::Json => {
+                serde_json::json!({ "level": level, "msg": msg, "time": now() }).to_string()
+            }
             LogFormat::Text => text_line(level, msg),
         };
         match &self.file {
             Some(p) => {
-                if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                {
                     let _ = writeln!(f, "{line}");
                 }
             }

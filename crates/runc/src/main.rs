@@ -4,15 +4,13 @@
 mod cli;
 mod commands;
 mod log;
+mod output;
 
 use clap::Parser;
 use cli::{Cli, Command};
 use commands::{lifecycle, query, spec};
 
 fn main() {
-    // Die quietly on a closed pipe (`gantry-runc list | head`), as runc does.
-    // SAFETY: restoring the default disposition of one signal.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => e.exit(), // --help
@@ -30,8 +28,15 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let logger = log::Logger { file: cli.log.clone(), format: cli.log_format, debug: cli.debug };
-    logger.debug(&format!("command line: {:?}", std::env::args().collect::<Vec<_>>()));
+    let logger = log::Logger {
+        file: cli.log.clone(),
+        format: cli.log_format,
+        debug: cli.debug,
+    };
+    logger.debug(&format!(
+        "command line: {:?}",
+        std::env::args().collect::<Vec<_>>()
+    ));
     match dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -44,7 +49,11 @@ fn main() {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     if cli.version {
-        println!("gantry-runc version {}\nspec: {}", env!("CARGO_PKG_VERSION"), gantry_oci::state::OCI_VERSION);
+        crate::output::line(&format!(
+            "gantry-runc version {}\nspec: {}",
+            env!("CARGO_PKG_VERSION"),
+            gantry_oci::state::OCI_VERSION
+        ));
         return Ok(0);
     }
     if cli.systemd_cgroup {
@@ -65,15 +74,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Spec { bundle, rootless } => spec::run(&bundle, rootless)?,
         Command::Create(a) => lifecycle::create(root, &a)?,
         Command::Start { id } => lifecycle::start(root, &id)?,
-        Command::Run { create, detach, keep, no_subreaper: _ } => return lifecycle::run(root, &create, detach, keep),
+        Command::Run {
+            create,
+            detach,
+            keep,
+            no_subreaper: _,
+        } => return lifecycle::run(root, &create, detach, keep),
         Command::State { id } => query::state(root, &id)?,
         Command::Kill { id, signal, all } => lifecycle::kill(root, &id, &signal, all)?,
         Command::Delete { ids, force } => lifecycle::delete(root, &ids, force)?,
         Command::List { format, quiet } => query::list(root, &format, quiet)?,
         Command::Exec(a) => return commands::exec::run(root, &a),
-        Command::Ps { id, format, ps_args } => query::ps(root, &id, &format, &ps_args)?,
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => query::ps(root, &id, &format, &ps_args)?,
         Command::Update(a) => commands::update::run(root, &a)?,
-        Command::Events { id, stats, interval } => commands::update::events(root, &id, stats, &interval)?,
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => commands::update::events(root, &id, stats, &interval)?,
         Command::Pause { id } => lifecycle::pause(root, &id)?,
         Command::Resume { id } => lifecycle::resume(root, &id)?,
     }

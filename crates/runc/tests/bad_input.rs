@@ -13,6 +13,7 @@ fn refused(breakage: impl FnOnce(&Bundle), needles: &[&str]) {
     let id = unique_id("bad");
     let cg = format!("/gantry-test-{id}");
     let mark = format!("GANTRY_TEST_MARK={id}");
+    let _sweep = check::Sweep::new(&cg, &mark);
     let b = Bundle::new();
     b.args(&["sleep", "1000"]).cgroups_path(&cg).env(&mark);
     breakage(&b);
@@ -253,6 +254,7 @@ fn failed_run_leaves_nothing() {
     let id = unique_id("bad");
     let cg = format!("/gantry-test-{id}");
     let mark = format!("GANTRY_TEST_MARK={id}");
+    let _sweep = check::Sweep::new(&cg, &mark);
     let b = Bundle::new();
     b.args(&["/no/such/binary"]).cgroups_path(&cg).env(&mark);
     assert_clear_error(&rt, &rt.run(&id, &b), &["/no/such/binary"]);

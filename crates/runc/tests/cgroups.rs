@@ -275,6 +275,7 @@ fn resources_of_a_missing_controller_fail_clearly() {
         let id = unique_id("cg");
         let cg = format!("/gantry-test-{id}");
         let mark = format!("GANTRY_TEST_MARK={id}");
+        let _sweep = check::Sweep::new(&cg, &mark);
         let b = Bundle::new();
         b.args(&["sleep", "1000"])
             .cgroups_path(&cg)

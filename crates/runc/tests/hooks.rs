@@ -134,6 +134,7 @@ fn failing_hook_fails_create(kind: &str, hook: Value, needles: &[&str]) -> Durat
     let id = unique_id("hookfail");
     let cg = format!("/gantry-test-{id}");
     let mark = format!("GANTRY_TEST_MARK={id}");
+    let _sweep = check::Sweep::new(&cg, &mark);
     b.args(&["sleep", "1000"])
         .cgroups_path(&cg)
         .env(&mark)
@@ -205,9 +206,14 @@ fn failing_poststart_hook_fails_start_and_stops_the_container() {
     let id = unique_id("hookfail");
     let cg = format!("/gantry-test-{id}");
     let mark = format!("GANTRY_TEST_MARK={id}");
-    b.args(&["sleep", "1000"]).cgroups_path(&cg).env(&mark).config(|c| {
-        c["hooks"] = json!({ "poststart": [{ "path": "/bin/sh", "args": ["sh", "-c", "exit 5"] }] })
-    });
+    let _sweep = check::Sweep::new(&cg, &mark);
+    b.args(&["sleep", "1000"])
+        .cgroups_path(&cg)
+        .env(&mark)
+        .config(|c| {
+            c["hooks"] =
+                json!({ "poststart": [{ "path": "/bin/sh", "args": ["sh", "-c", "exit 5"] }] })
+        });
     if rt.runc_deviates(RUNC_POSTSTART) {
         assert_clear_error(&rt, &rt.create(&id, &b), &["poststart", "hook"]);
         check::assert_nothing_left(&rt, &id, b.path(), &cg, &mark);
@@ -251,4 +257,22 @@ fn foreground_run_runs_poststop() {
     let state = recorded(&dir, "poststop");
     assert_eq!(state["id"], id.as_str());
     assert_eq!(common::read_trim(&dir.join("order")), full_order(&rt));
+}
+
+#[test]
+fn hooks_that_do_not_read_their_stdin_are_fine() {
+    need_root!();
+    let rt = rt();
+    // A hook may exit without reading the state: writing it then hits a closed pipe, which
+    // must not kill the runtime (SIGPIPE) or fail the operation. Racy by nature: repeat.
+    for _ in 0..5 {
+        let b = Bundle::new();
+        let hook = json!([{ "path": "/bin/sh", "args": ["sh", "-c", "exec 0<&-; exit 0"] }]);
+        b.args(&["true"]).config(|c| {
+            c["hooks"] = json!({ "prestart": hook, "createRuntime": hook, "poststart": hook, "poststop": hook })
+        });
+        let id = unique_id("hookstdin");
+        rt.run(&id, &b).ok();
+        assert!(rt.status(&id).is_none());
+    }
 }

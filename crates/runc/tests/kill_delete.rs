@@ -117,6 +117,7 @@ fn delete_force_kills_and_removes_everything() {
     let b = Bundle::new();
     let cg = format!("/gantry-test-{}", unique_id("cg"));
     let mark = format!("GANTRY_TEST_MARK={}", unique_id("mark"));
+    let _sweep = check::Sweep::new(&cg, &mark);
     b.sh("sleep 1000 & exec sleep 1001")
         .cgroups_path(&cg)
         .env(&mark);
@@ -152,6 +153,7 @@ fn concurrent_force_deletes_leave_nothing() {
     let b = Bundle::new();
     let cg = format!("/gantry-test-{}", unique_id("cg"));
     let mark = format!("GANTRY_TEST_MARK={}", unique_id("mark"));
+    let _sweep = check::Sweep::new(&cg, &mark);
     b.args(&["sleep", "1000"]).cgroups_path(&cg).env(&mark);
     let (id, pid) = running(&rt, &b);
     let outs: Vec<Out> = std::thread::scope(|s| {

@@ -19,6 +19,7 @@ fn seccomp_section_is_refused_not_ignored() {
     let id = unique_id("seccomp");
     let cg = format!("/gantry-test-{id}");
     let mark = format!("GANTRY_TEST_MARK={id}");
+    let _sweep = check::Sweep::new(&cg, &mark);
     let b = Bundle::new();
     b.writable()
         .sh("touch /ran; exec sleep 1000")

@@ -252,6 +252,30 @@ pub fn assert_nothing_left(
     );
 }
 
+/// On drop (also when the test panics), kills processes carrying `marker` and removes the
+/// cgroup at the absolute `cgroups_path`, so a failed assertion does not leak a half-made
+/// container. Checks nothing: pair it with [`assert_nothing_left`].
+pub struct Sweep {
+    cgroups_path: String,
+    marker: String,
+}
+
+impl Sweep {
+    pub fn new(cgroups_path: &str, marker: &str) -> Sweep {
+        Sweep {
+            cgroups_path: cgroups_path.to_string(),
+            marker: marker.to_string(),
+        }
+    }
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        processes_with(&self.marker).into_iter().for_each(sigkill);
+        remove_cgroups(&existing_cgroups(&self.cgroups_path));
+    }
+}
+
 fn sigkill(pid: i32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),

@@ -21,6 +21,9 @@ pub const RUNTIME_ENV: &str = "GANTRY_TEST_RUNTIME";
 /// How long any single runtime command may take before the test fails instead of hanging.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Cleanup (on drop) waits less: it runs after a failure, often against a wedged container.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(15);
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A container id unique to this process and call (`<prefix>-<pid>-<n>`).
@@ -179,18 +182,26 @@ impl Runtime {
     }
 
     /// Runs the runtime with `args` and the given stdin, output captured, with a timeout.
+    #[track_caller]
     pub fn cmd_stdin(&self, args: &[&str], stdin: Stdio) -> Out {
+        self.try_cmd(args, stdin, COMMAND_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Runtime::cmd_stdin`], but a hung command is an `Err` (it was killed), not a panic:
+    /// for cleanup paths, which must never panic.
+    pub fn try_cmd(&self, args: &[&str], stdin: Stdio, timeout: Duration) -> Result<Out, String> {
         let (mut child, out, err, cmdline) = self.spawn(args, stdin);
-        let status = wait_timeout(&mut child, COMMAND_TIMEOUT)
-            .unwrap_or_else(|| panic!("`{cmdline}` did not finish within {COMMAND_TIMEOUT:?}"));
-        Out {
+        let status = wait_timeout(&mut child, timeout)
+            .ok_or_else(|| format!("`{cmdline}` did not finish within {timeout:?}"))?;
+        Ok(Out {
             status,
             stdout: fs::read_to_string(&out).unwrap_or_default(),
             stderr: fs::read_to_string(&err).unwrap_or_default(),
             cmdline,
             stdout_path: out,
             stderr_path: err,
-        }
+        })
     }
 
     /// Starts the runtime with `args` without waiting: for foreground `run` tests that signal
@@ -343,17 +354,18 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        // Never panics: a panic here during a failing test's unwinding would abort the binary.
         for id in self.ids_in_root() {
             let pid = self
-                .cmd(&["state", &id])
-                .stdout
-                .parse::<Value>()
+                .try_cmd(&["state", &id], Stdio::null(), CLEANUP_TIMEOUT)
                 .ok()
+                .and_then(|out| out.stdout.parse::<Value>().ok())
                 .and_then(|v| v["pid"].as_i64())
                 .unwrap_or(0) as i32;
-            let out = self.cmd(&["delete", "--force", &id]);
-            if !out.success() {
-                eprintln!("gantry-testutil: cleanup of {id} failed:\n{out}");
+            match self.try_cmd(&["delete", "--force", &id], Stdio::null(), CLEANUP_TIMEOUT) {
+                Ok(out) if out.success() => {}
+                Ok(out) => eprintln!("gantry-testutil: cleanup of {id} failed:\n{out}"),
+                Err(e) => eprintln!("gantry-testutil: cleanup of {id} failed: {e}"),
             }
             // A runtime that failed to reap its container must not leave it running.
             if pid > 0 && pid_alive(pid) {

@@ -11,7 +11,7 @@ use crate::process::init::{self, InitArgs};
 use crate::process::sync::{self, Msg};
 use crate::rootfs;
 use crate::spec::{load_bundle, Bundle};
-use crate::state::{proc_stat, spec_state_json, now_rfc3339, State, Status, EXEC_FIFO};
+use crate::state::{now_rfc3339, proc_stat, spec_state_json, State, Status, EXEC_FIFO};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
@@ -45,7 +45,10 @@ impl Drop for Undo<'_> {
             return;
         }
         if let Some(pid) = self.pid {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         }
         if let Some(cg) = &self.cgroup {
@@ -63,33 +66,52 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
     rootfs::validate(&bundle.spec, &bundle.dir)?;
     let plan = Plan::from_spec(&bundle.spec);
     if !plan.has(LinuxNamespaceType::Mount) {
-        return Err(Error::Spec("linux.namespaces: a mount namespace is required".into()));
+        return Err(Error::Spec(
+            "linux.namespaces: a mount namespace is required".into(),
+        ));
     }
-    let process = bundle.spec.process().as_ref().ok_or_else(|| Error::Spec("process: missing".into()))?;
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("process: missing".into()))?;
     match (process.terminal().unwrap_or(false), console.is_some()) {
         (true, false) => {
             return Err(Error::Spec(
-                "process.terminal is true: a --console-socket is needed to receive the terminal".into(),
+                "process.terminal is true: a --console-socket is needed to receive the terminal"
+                    .into(),
             ))
         }
         (false, true) => {
             return Err(Error::Spec(
-                "--console-socket was given but process.terminal is false: no terminal to send".into(),
+                "--console-socket was given but process.terminal is false: no terminal to send"
+                    .into(),
             ))
         }
         _ => {}
     }
-    let linux = bundle.spec.linux().as_ref().ok_or_else(|| Error::Spec("linux: missing".into()))?;
+    let linux = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("linux: missing".into()))?;
     let cgroup = CgroupManager::new(linux.cgroups_path().as_deref(), &opts.id)?;
 
     ensure_root(&opts.root)?;
     let dir = opts.root.join(&opts.id);
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists(opts.id.clone())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists(opts.id.clone()))
+        }
         Err(e) => return Err(Error::path("creating the state directory", &dir, e)),
     }
-    let mut undo = Undo { dir: &dir, cgroup: None, pid: None, armed: true };
+    let mut undo = Undo {
+        dir: &dir,
+        cgroup: None,
+        pid: None,
+        armed: true,
+    };
     let lock = super::lock_dir(&dir, &opts.id)?;
 
     cgroup.create()?;
@@ -98,13 +120,20 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
     // device policy (deny all but the standard devices and those created).
     let no_resources = oci_spec::runtime::LinuxResources::default();
     let created_devices = linux.devices().clone().unwrap_or_default();
-    cgroup.apply_with_devices(linux.resources().as_ref().unwrap_or(&no_resources), &created_devices)?;
+    cgroup.apply_with_devices(
+        linux.resources().as_ref().unwrap_or(&no_resources),
+        &created_devices,
+    )?;
 
     let fifo_path = dir.join(EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .ctx(|| format!("mkfifo {}", fifo_path.display()))?;
     // Past the umask: the container user (any uid) must be able to open it.
-    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .map_err(|e| Error::path("chmod", &fifo_path, e))?;
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(|e| Error::path("chmod", &fifo_path, e))?;
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .ctx(|| format!("opening {}", fifo_path.display()))?;
 
@@ -132,10 +161,14 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
         preserve_fds: opts.preserve_fds,
         wait_go,
         unshare_cgroupns,
+        inherited: [parent_end.raw_fd(), lock.as_raw_fd()],
     };
 
     let pid = if plan.join.is_empty() && !plan.creates(LinuxNamespaceType::Time) {
-        let pid = fork_into(flags.bits() as u64, cgroup_dir_fd.as_ref().map(|f| f.as_raw_fd()))?;
+        let pid = fork_into(
+            flags.bits() as u64,
+            cgroup_dir_fd.as_ref().map(|f| f.as_raw_fd()),
+        )?;
         if pid == 0 {
             init::run(init_args);
         }
@@ -161,7 +194,8 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
         match parent_end.recv()? {
             Some(Msg::Ready) => break,
             Some(Msg::RunHooks) => {
-                let st = spec_state_json(&opts.id, Status::Creating, pid, &bundle.dir, &bundle.spec);
+                let st =
+                    spec_state_json(&opts.id, Status::Creating, pid, &bundle.dir, &bundle.spec);
                 let r = hooks::run(&bundle.spec, Kind::Prestart, &st)
                     .and_then(|_| hooks::run(&bundle.spec, Kind::CreateRuntime, &st));
                 if let Err(e) = r {
@@ -172,10 +206,16 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
             }
             Some(Msg::Error(e)) => return Err(Error::Init(e)),
             Some(m) => return Err(Error::Init(format!("unexpected message {m:?}"))),
-            None => return Err(Error::Init("exited during set-up without saying why".into())),
+            None => {
+                return Err(Error::Init(
+                    "exited during set-up without saying why".into(),
+                ))
+            }
         }
     }
-    let start_time = proc_stat(pid).map(|(_, t)| t).ok_or_else(|| Error::Init("exited right after set-up".into()))?;
+    let start_time = proc_stat(pid)
+        .map(|(_, t)| t)
+        .ok_or_else(|| Error::Init("exited right after set-up".into()))?;
     let state = State {
         id: opts.id.clone(),
         init_pid: pid,
@@ -193,7 +233,11 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
     }
     undo.armed = false;
     drop(undo);
-    Ok(Container { state, dir, _lock: lock })
+    Ok(Container {
+        state,
+        dir,
+        _lock: lock,
+    })
 }
 
 /// Joins namespaces given by path in a short-lived child, which then clones
@@ -216,7 +260,8 @@ fn spawn_via_intermediate(
             let mut flags = flags;
             if plan.creates(LinuxNamespaceType::Time) {
                 flags.remove(CloneFlags::from_bits_retain(0x80));
-                nix::sched::unshare(CloneFlags::from_bits_retain(0x80)).ctx(|| "unsharing the time namespace".into())?;
+                nix::sched::unshare(CloneFlags::from_bits_retain(0x80))
+                    .ctx(|| "unsharing the time namespace".into())?;
                 write_time_offsets(bundle)?;
             }
             let pid = fork_into(flags.bits() as u64, None)?;
@@ -242,19 +287,33 @@ fn spawn_via_intermediate(
 }
 
 fn write_time_offsets(bundle: &Bundle) -> Result<()> {
-    let offsets = bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let offsets = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone())
+        .unwrap_or_default();
     let mut text = String::new();
     for (clock, off) in offsets {
-        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
     if !text.is_empty() {
-        std::fs::write("/proc/self/timens_offsets", &text).ctx(|| format!("linux.timeOffsets: {}", text.trim()))?;
+        std::fs::write("/proc/self/timens_offsets", &text)
+            .ctx(|| format!("linux.timeOffsets: {}", text.trim()))?;
     }
     Ok(())
 }
 
 fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
-    let linux = bundle.spec.linux().as_ref().ok_or_else(|| Error::Spec("linux: missing".into()))?;
+    let linux = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("linux: missing".into()))?;
     let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.iter()
             .flatten()
@@ -275,14 +334,21 @@ fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
 }
 
 fn open_cgroup_fd(cgroup: &CgroupManager) -> Result<Option<OwnedFd>> {
-    let Some(dir) = cgroup.unified_dir() else { return Ok(None) };
-    let fd = nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening cgroup {}", dir.display()))?;
+    let Some(dir) = cgroup.unified_dir() else {
+        return Ok(None);
+    };
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening cgroup {}", dir.display()))?;
     Ok(Some(fd))
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("gantry-tmp");
-    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::path("writing the pid file", &tmp, e))?;
+    std::fs::write(&tmp, pid.to_string())
+        .map_err(|e| Error::path("writing the pid file", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::path("writing the pid file", path, e))
 }

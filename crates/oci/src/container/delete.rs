@@ -44,7 +44,9 @@ pub fn destroy(c: Container) -> Result<()> {
         // A frozen task cannot die; thaw so the kill lands.
         let _ = c.state.cgroup.thaw();
         if !wait_gone(pid, Duration::from_secs(10))? {
-            note(Err(Error::Other(format!("container init {pid} did not die after SIGKILL"))));
+            note(Err(Error::Other(format!(
+                "container init {pid} did not die after SIGKILL"
+            ))));
         }
     }
     // Without its own pid namespace the container's other processes outlive
@@ -77,5 +79,8 @@ fn kill_leftovers(c: &Container) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Err(Error::Other(format!("processes of container {} survived SIGKILL", c.id())))
+    Err(Error::Other(format!(
+        "processes of container {} survived SIGKILL",
+        c.id()
+    )))
 }

@@ -58,36 +58,72 @@ impl Container {
         }
         match opts.process.args() {
             Some(a) if !a.is_empty() && !a[0].is_empty() => {}
-            _ => return Err(Error::Spec("process.args: must name the program to run".into())),
+            _ => {
+                return Err(Error::Spec(
+                    "process.args: must name the program to run".into(),
+                ))
+            }
         }
         let pid = self.state.init_pid;
-        let in_userns = self.state.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten()
+        let in_userns = self
+            .state
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
             .any(|n| n.typ() == LinuxNamespaceType::User);
         let ns = open_namespaces(pid)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let (console, relay_end) = match (terminal, opts.console) {
             (true, None) if opts.detach => {
-                return Err(Error::Spec("a terminal for a detached exec needs --console-socket".into()))
+                return Err(Error::Spec(
+                    "a terminal for a detached exec needs --console-socket".into(),
+                ))
             }
             (true, None) => {
-                let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-                    .ctx(|| "console socketpair".into())?;
+                let (a, b) = socketpair(
+                    AddressFamily::Unix,
+                    SockType::Stream,
+                    None,
+                    SockFlag::SOCK_CLOEXEC,
+                )
+                .ctx(|| "console socketpair".into())?;
                 (Some(a), Some(b))
             }
             (true, given) => (given, None),
             (false, _) => (None, None),
         };
-        let sfd = if opts.detach { None } else { Some(block_signals()?) };
+        let sfd = if opts.detach {
+            None
+        } else {
+            Some(block_signals()?)
+        };
         let (parent_end, child_end) = sync::pair()?;
         let mid = fork_into(0, None)?;
         if mid == 0 {
+            // Not ours to hold: the parent's end (so the parent's death is
+            // seen as EOF) and the container lock.
+            // SAFETY: closing descriptors this forked copy never uses.
+            unsafe {
+                libc::close(parent_end.raw_fd());
+                libc::close(self._lock.as_raw_fd());
+            }
             let r = (|| -> Result<i32> {
                 for (t, f) in &ns {
-                    nix::sched::setns(f.as_fd(), flag(*t)).ctx(|| format!("joining the container's {} namespace", ns_name(*t)))?;
+                    nix::sched::setns(f.as_fd(), flag(*t))
+                        .ctx(|| format!("joining the container's {} namespace", ns_name(*t)))?;
                 }
                 let child = fork_into(0, None)?;
                 if child == 0 {
-                    let err = exec_child(&child_end, &opts.process, in_userns, console.as_ref(), opts.preserve_fds);
+                    let err = exec_child(
+                        &child_end,
+                        &opts.process,
+                        in_userns,
+                        console.as_ref(),
+                        opts.preserve_fds,
+                    );
                     let _ = child_end.send(&Msg::Error(err.to_string()));
                     // SAFETY: leave without running the parent's cleanups.
                     unsafe { libc::_exit(127) };
@@ -110,14 +146,20 @@ impl Container {
             m => return Err(Error::Init(format!("exec set-up failed: {m:?}"))),
         };
         let kill_child = || {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         };
         if let Err(e) = self.state.cgroup.add_pid(child) {
             kill_child();
             return Err(e);
         }
         parent_end.send(&Msg::Go)?;
-        let master = match relay_end.map(|s| console::recv_fd(s.as_raw_fd())).transpose() {
+        let master = match relay_end
+            .map(|s| console::recv_fd(s.as_raw_fd()))
+            .transpose()
+        {
             Ok(m) => m,
             Err(e) => {
                 kill_child();
@@ -130,7 +172,8 @@ impl Container {
             m => return Err(Error::Init(format!("exec: unexpected {m:?}"))),
         }
         if let Some(pf) = &opts.pid_file {
-            std::fs::write(pf, child.to_string()).map_err(|e| Error::path("writing the pid file", pf, e))?;
+            std::fs::write(pf, child.to_string())
+                .map_err(|e| Error::path("writing the pid file", pf, e))?;
         }
         let Some(sfd) = sfd else { return Ok(0) };
         // Unlock the container while the process runs.
@@ -145,7 +188,9 @@ fn open_namespaces(pid: i32) -> Result<Vec<(LinuxNamespaceType, File)>> {
     let mut out = vec![];
     for t in ORDER {
         let theirs = format!("/proc/{pid}/ns/{}", proc_name(t));
-        let Ok(meta) = std::fs::metadata(&theirs) else { continue };
+        let Ok(meta) = std::fs::metadata(&theirs) else {
+            continue;
+        };
         let ours = std::fs::metadata(format!("/proc/self/ns/{}", proc_name(t)));
         if ours.is_ok_and(|o| o.ino() == meta.ino() && o.dev() == meta.dev()) {
             continue;
@@ -169,7 +214,9 @@ fn exec_child(
         chan.expect(Msg::Go)?;
         if let Some(sock) = console_sock {
             let _ = nix::unistd::setsid();
-            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let size = process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
             console::setup_without_console_mount(sock.as_raw_fd(), size)?;
         }
         apply_process(process, in_userns, preserve_fds)
@@ -179,8 +226,7 @@ fn exec_child(
             if let Err(e) = chan.send(&Msg::Ready) {
                 return e;
             }
-            let empty = nix::sys::signal::SigSet::empty();
-            let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+            crate::process::init::reset_signals();
             crate::process::exec::exec(&path, &args, &env)
         }
         Err(e) => e,

@@ -16,10 +16,18 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 pub fn block_signals() -> Result<SignalFd> {
     let _ = nix::sys::prctl::set_child_subreaper(true);
     let mut sigs = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
         sigs.remove(s);
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None).ctx(|| "blocking signals".into())?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None)
+        .ctx(|| "blocking signals".into())?;
     SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC).ctx(|| "signalfd".into())
 }
 
@@ -71,7 +79,10 @@ pub fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i
     }
     if let Some(m) = master {
         // Drain what the container wrote just before it exited.
-        let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let _ = nix::fcntl::fcntl(
+            m,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
         while copy(m.as_fd(), std::io::stdout().as_fd()) {}
     }
     Ok(code.unwrap_or(0))
@@ -117,13 +128,16 @@ pub struct RawTerminal {
 impl RawTerminal {
     pub fn enter(master: &OwnedFd) -> Result<Self> {
         let stdin = std::io::stdin();
-        let Ok(saved) = termios::tcgetattr(&stdin) else { return Ok(RawTerminal { saved: None }) };
+        let Ok(saved) = termios::tcgetattr(&stdin) else {
+            return Ok(RawTerminal { saved: None });
+        };
         if let Some((r, c)) = console::size_of(0) {
             console::resize(master.as_raw_fd(), r, c)?;
         }
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw).ctx(|| "setting the terminal raw".into())?;
+        termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw)
+            .ctx(|| "setting the terminal raw".into())?;
         Ok(RawTerminal { saved: Some(saved) })
     }
 }

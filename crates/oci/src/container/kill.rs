@@ -13,7 +13,11 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| Error::Other(format!("unknown signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     Signal::from_str(&name).map_err(|_| Error::Other(format!("unknown signal {s:?}")))
 }
 
@@ -29,6 +33,7 @@ impl Container {
             }
             return Ok(());
         }
-        kill(Pid::from_raw(self.state.init_pid), sig).map_err(|e| Error::sys(format!("signalling pid {}", self.state.init_pid), e))
+        kill(Pid::from_raw(self.state.init_pid), sig)
+            .map_err(|e| Error::sys(format!("signalling pid {}", self.state.init_pid), e))
     }
 }

@@ -15,7 +15,9 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status)>> {
     let mut out = vec![];
     for entry in entries.flatten() {
         let dir = entry.path();
-        let Some(id) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        let Some(id) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
         if let Ok(state) = State::load(&dir, &id) {
             let status = state.status(&dir);
             out.push((state, status));

@@ -37,7 +37,12 @@ pub struct Container {
 
 /// runc's rule: letters, digits and `_ + - .`, not `.` or `..`, no `/`.
 pub fn validate_id(id: &str) -> Result<()> {
-    let bad = |reason| Err(Error::InvalidId { id: id.to_string(), reason });
+    let bad = |reason| {
+        Err(Error::InvalidId {
+            id: id.to_string(),
+            reason,
+        })
+    };
     if id.is_empty() {
         return bad("must not be empty");
     }
@@ -47,7 +52,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.len() > 1024 {
         return bad("is longer than 1024 bytes");
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b)) {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+    {
         return bad("may only contain letters, digits, '_', '+', '-' and '.'");
     }
     Ok(())
@@ -65,10 +73,13 @@ pub fn ensure_root(root: &Path) -> Result<()> {
 fn lock_dir(dir: &Path, id: &str) -> Result<Flock<File>> {
     let f = match File::open(dir) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(id.into()))
+        }
         Err(e) => return Err(Error::path("opening", dir, e)),
     };
-    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::sys(format!("locking {}", dir.display()), e))
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys(format!("locking {}", dir.display()), e))
 }
 
 impl Container {
@@ -79,7 +90,11 @@ impl Container {
         let lock = lock_dir(&dir, id)?;
         // A delete may have removed the directory while we waited for the lock.
         let state = State::load(&dir, id)?;
-        Ok(Container { state, dir, _lock: lock })
+        Ok(Container {
+            state,
+            dir,
+            _lock: lock,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -91,7 +106,11 @@ impl Container {
     }
 
     fn bad_status(&self, status: Status, what: &str) -> Error {
-        Error::BadStatus { id: self.id().into(), status: status.to_string(), what: what.into() }
+        Error::BadStatus {
+            id: self.id().into(),
+            status: status.to_string(),
+            what: what.into(),
+        }
     }
 
     /// `runc state`'s JSON.
@@ -115,9 +134,13 @@ pub(crate) fn wait_gone(pid: i32, timeout: std::time::Duration) -> Result<bool> 
     }
     // SAFETY: the kernel gave us this descriptor; we own it now.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-    let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&fd), nix::poll::PollFlags::POLLIN)];
+    let mut pfd = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&fd),
+        nix::poll::PollFlags::POLLIN,
+    )];
     let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
-    let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms)).ctx(|| "waiting for a process".into())?;
+    let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms))
+        .ctx(|| "waiting for a process".into())?;
     Ok(n > 0)
 }
 
@@ -143,7 +166,10 @@ mod tests {
         assert_eq!(parse_signal("SIGKILL").unwrap(), Signal::SIGKILL);
         assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
         assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert!(parse_signal("NOPE").unwrap_err().to_string().contains("NOPE"));
+        assert!(parse_signal("NOPE")
+            .unwrap_err()
+            .to_string()
+            .contains("NOPE"));
         assert!(parse_signal("99").is_err());
     }
 }

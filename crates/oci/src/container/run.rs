@@ -22,14 +22,21 @@ pub fn run_foreground(opts: RunOpts) -> Result<i32> {
     let wants_tty = wants_terminal(&opts.create)?;
     let (console, relay_end) = match (wants_tty, opts.console) {
         (true, None) => {
-            let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-                .ctx(|| "console socketpair".into())?;
+            let (a, b) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .ctx(|| "console socketpair".into())?;
             (Some(a), Some(b))
         }
         (_, given) => (given, None),
     };
     let mut c = create(&opts.create, console)?;
-    let master = relay_end.map(|s| console::recv_fd(s.as_raw_fd())).transpose()?;
+    let master = relay_end
+        .map(|s| console::recv_fd(s.as_raw_fd()))
+        .transpose()?;
     let id = c.id().to_string();
     let pid = c.state.init_pid;
     let _raw = match &master {
@@ -56,4 +63,3 @@ fn wants_terminal(opts: &CreateOpts) -> Result<bool> {
     let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
     Ok(v["process"]["terminal"].as_bool().unwrap_or(false))
 }
-

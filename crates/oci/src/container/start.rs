@@ -19,8 +19,12 @@ impl Container {
         let path = self.dir.join(EXEC_FIFO);
         // Non-blocking open succeeds even without a writer; we then wait for
         // the init's byte, noticing if it died meanwhile.
-        let fd = nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-            .ctx(|| format!("opening {}", path.display()))?;
+        let fd = nix::fcntl::open(
+            &path,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("opening {}", path.display()))?;
         let mut buf = [0u8; 1];
         loop {
             match nix::unistd::read(&fd, &mut buf) {
@@ -29,13 +33,21 @@ impl Container {
                 Err(e) => return Err(Error::sys("reading the exec fifo", e)),
             }
             if self.state.live_init().is_none() {
-                return Err(Error::Init("the container's init exited before it could be started".into()));
+                return Err(Error::Init(
+                    "the container's init exited before it could be started".into(),
+                ));
             }
             let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
             let _ = poll(&mut pfd, PollTimeout::from(100u16));
         }
         std::fs::remove_file(&path).map_err(|e| Error::path("removing", &path, e))?;
-        let st = spec_state_json(self.id(), Status::Running, self.state.init_pid, &self.state.bundle, &self.state.spec);
+        let st = spec_state_json(
+            self.id(),
+            Status::Running,
+            self.state.init_pid,
+            &self.state.bundle,
+            &self.state.spec,
+        );
         // As runc does: a failed poststart hook fails `start` and stops the
         // container rather than leaving a half-started one running.
         if let Err(e) = hooks::run(&self.state.spec, Kind::Poststart, &st) {

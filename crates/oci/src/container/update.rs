@@ -14,10 +14,12 @@ impl Container {
             return Err(self.bad_status(status, "cannot update a stopped container"));
         }
         self.state.cgroup.update(r)?;
-        let mut spec = serde_json::to_value(&self.state.spec).map_err(|e| Error::Other(e.to_string()))?;
+        let mut spec =
+            serde_json::to_value(&self.state.spec).map_err(|e| Error::Other(e.to_string()))?;
         let new = serde_json::to_value(r).map_err(|e| Error::Other(e.to_string()))?;
         merge(&mut spec["linux"]["resources"], new);
-        self.state.spec = serde_json::from_value(spec).map_err(|e| Error::Other(format!("updating the stored config: {e}")))?;
+        self.state.spec = serde_json::from_value(spec)
+            .map_err(|e| Error::Other(format!("updating the stored config: {e}")))?;
         self.state.save(&self.dir)
     }
 
@@ -49,7 +51,13 @@ mod tests {
     #[test]
     fn merge_keeps_unset_fields() {
         let mut base = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
-        merge(&mut base, json!({"memory": {"limit": 10}, "cpu": {"shares": 3}}));
-        assert_eq!(base, json!({"memory": {"limit": 10, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}}));
+        merge(
+            &mut base,
+            json!({"memory": {"limit": 10}, "cpu": {"shares": 3}}),
+        );
+        assert_eq!(
+            base,
+            json!({"memory": {"limit": 10, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}})
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! never wider than the spec says).
 
 use crate::error::{Error, Result};
-use caps::{CapSet, CapsHashSet, Capability};
+use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 use std::str::FromStr;
 
@@ -40,7 +40,10 @@ impl Plan {
     pub fn new(spec_caps: Option<&LinuxCapabilities>) -> Result<Option<Self>> {
         let Some(c) = spec_caps else { return Ok(None) };
         let conv = |s: &Option<Capabilities>| -> Result<CapsHashSet> {
-            s.as_ref().map(to_caps).transpose().map(Option::unwrap_or_default)
+            s.as_ref()
+                .map(to_caps)
+                .transpose()
+                .map(Option::unwrap_or_default)
         };
         Ok(Some(Plan {
             bounding: c.bounding().as_ref().map(to_caps).transpose()?,
@@ -56,8 +59,9 @@ impl Plan {
     pub fn before_user_switch(&self) -> Result<()> {
         if let Some(b) = &self.bounding {
             for cap in known_caps().iter().copied().filter(|c| !b.contains(c)) {
-                caps::drop(None, CapSet::Bounding, cap)
-                    .map_err(|e| Error::Other(format!("dropping {cap} from the bounding set: {e}")))?;
+                caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
+                    Error::Other(format!("dropping {cap} from the bounding set: {e}"))
+                })?;
             }
         }
         set_keepcaps(true)
@@ -65,11 +69,14 @@ impl Plan {
 
     /// Step 2, after setresuid: install the exact sets.
     pub fn after_user_switch(&self) -> Result<()> {
-        let err = |what: &str, e: caps::errors::CapsError| Error::Other(format!("setting {what} capabilities: {e}"));
+        let err = |what: &str, e: caps::errors::CapsError| {
+            Error::Other(format!("setting {what} capabilities: {e}"))
+        };
         // Each capset must leave effective ⊆ permitted, and inheritable needs
         // CAP_SETPCAP while it is still effective: inheritable, then
         // effective, then permitted.
-        caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| err("inheritable", e))?;
+        caps::set(None, CapSet::Inheritable, &self.inheritable)
+            .map_err(|e| err("inheritable", e))?;
         caps::set(None, CapSet::Effective, &self.effective).map_err(|e| err("effective", e))?;
         caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| err("permitted", e))?;
         caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient", e))?;

@@ -55,7 +55,8 @@ pub fn fork_into(flags: u64, cgroup_fd: Option<RawFd>) -> Result<i32> {
     if err.raw_os_error() == Some(libc::ENOSYS) && cgroup_fd.is_none() {
         // Kernels before 5.3: the classic clone with a null stack is fork-like.
         // SAFETY: as above; a null stack makes the child share a copy of ours.
-        let ret = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0, 0, 0, 0) };
+        let ret =
+            unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0, 0, 0, 0) };
         if ret >= 0 {
             return Ok(ret as i32);
         }

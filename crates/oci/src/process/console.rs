@@ -29,8 +29,12 @@ fn open_pty(socket: RawFd, size: Option<(u16, u16)>, mount_console: bool) -> Res
     if let Some((rows, cols)) = size {
         resize(master.as_raw_fd(), rows, cols)?;
     }
-    let slave = nix::fcntl::open(&slave_path, OFlag::O_RDWR | OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
-        .ctx(|| format!("opening {}", slave_path.display()))?;
+    let slave = nix::fcntl::open(
+        &slave_path,
+        OFlag::O_RDWR | OFlag::O_NOCTTY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("opening {}", slave_path.display()))?;
     if mount_console {
         crate::rootfs::mount_console(&slave_path)?;
     }
@@ -44,13 +48,19 @@ fn open_pty(socket: RawFd, size: Option<(u16, u16)>, mount_console: bool) -> Res
     }
     // SAFETY: TIOCSCTTY takes an int argument; 0 means do not steal.
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "making the pty the controlling terminal".into());
+        return Err(std::io::Error::last_os_error())
+            .ctx(|| "making the pty the controlling terminal".into());
     }
     Ok(slave_path)
 }
 
 pub fn resize(fd: RawFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads a winsize struct we own.
     if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } < 0 {
         return Err(std::io::Error::last_os_error()).ctx(|| "setting the terminal size".into());
@@ -60,7 +70,12 @@ pub fn resize(fd: RawFd, rows: u16, cols: u16) -> Result<()> {
 
 /// The terminal size of `fd`, if it is a terminal.
 pub fn size_of(fd: RawFd) -> Option<(u16, u16)> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes into the winsize struct we own.
     (unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0).then_some((ws.ws_row, ws.ws_col))
 }
@@ -78,8 +93,13 @@ pub fn recv_fd(socket: RawFd) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(socket, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .ctx(|| "receiving the pty master".into())?;
+    let msg = recvmsg::<()>(
+        socket,
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ctx(|| "receiving the pty master".into())?;
     for c in msg.cmsgs().ctx(|| "reading control messages".into())? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
@@ -88,5 +108,7 @@ pub fn recv_fd(socket: RawFd) -> Result<OwnedFd> {
             }
         }
     }
-    Err(Error::Other("console socket: no file descriptor received".into()))
+    Err(Error::Other(
+        "console socket: no file descriptor received".into(),
+    ))
 }

@@ -11,14 +11,25 @@ use std::path::{Path, PathBuf};
 /// container (CVE-2024-21626).
 pub fn cloexec_from(first: u32) -> Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only flips flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r == 0 {
         return Ok(());
     }
     // Old kernels: walk /proc/self/fd.
     for entry in std::fs::read_dir("/proc/self/fd").ctx(|| "listing /proc/self/fd".into())? {
         let Ok(entry) = entry else { continue };
-        if let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+        if let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        {
             if fd as u32 >= first {
                 // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless
                 // even if it was the directory iterator's own (EBADF later).
@@ -36,7 +47,9 @@ pub fn lookup(prog: &str, env: &[String]) -> Result<PathBuf> {
         return if is_executable(&p) {
             Ok(p)
         } else {
-            Err(Error::Init(format!("exec: {prog:?}: no such executable file")))
+            Err(Error::Init(format!(
+                "exec: {prog:?}: no such executable file"
+            )))
         };
     }
     let path = env
@@ -46,11 +59,17 @@ pub fn lookup(prog: &str, env: &[String]) -> Result<PathBuf> {
     path.split(':')
         .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(prog))
         .find(|p| is_executable(p))
-        .ok_or_else(|| Error::Init(format!("exec: {prog:?}: executable file not found in $PATH")))
+        .ok_or_else(|| {
+            Error::Init(format!(
+                "exec: {prog:?}: executable file not found in $PATH"
+            ))
+        })
 }
 
 fn is_executable(p: &Path) -> bool {
-    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return false };
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
     // SAFETY: access reads a valid C string.
     let ok = unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0;
     ok && std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
@@ -59,14 +78,18 @@ fn is_executable(p: &Path) -> bool {
 fn cstrings(items: &[String], what: &str) -> Result<Vec<CString>> {
     items
         .iter()
-        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Spec(format!("{what}: {s:?} contains a NUL byte"))))
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| Error::Spec(format!("{what}: {s:?} contains a NUL byte")))
+        })
         .collect()
 }
 
 /// execve; returns only on failure.
 pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
     let run = || -> Result<std::convert::Infallible> {
-        let p = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Spec("process.args[0]: NUL byte".into()))?;
+        let p = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::Spec("process.args[0]: NUL byte".into()))?;
         let argv = cstrings(args, "process.args")?;
         let envp = cstrings(env, "process.env")?;
         nix::unistd::execve(&p, &argv, &envp).ctx(|| format!("exec {}", path.display()))

@@ -37,11 +37,20 @@ pub struct InitArgs<'a> {
     pub wait_go: bool,
     /// The cgroup namespace is unshared here, once inside the cgroup.
     pub unshare_cgroupns: bool,
+    /// The parent's descriptors this process inherited but must not hold:
+    /// the parent's end of the sync socket (else a dead parent is never
+    /// noticed) and the state-dir lock.
+    pub inherited: [RawFd; 2],
 }
 
 /// Never returns: either execs the container's program or exits non-zero
 /// after telling the parent why.
 pub fn run(args: InitArgs) -> ! {
+    for fd in args.inherited {
+        // SAFETY: these descriptors belong to the parent's half of the fork;
+        // this process never uses them.
+        unsafe { libc::close(fd) };
+    }
     match setup(&args) {
         Ok(ready) => {
             // After Ready the parent no longer listens: stderr is all we have.
@@ -69,22 +78,32 @@ struct Ready {
 
 fn setup(a: &InitArgs) -> Result<Ready> {
     let spec = a.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Spec("process: missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("process: missing".into()))?;
     let host_pid = match a.sync.recv()? {
         Some(Msg::Pid(p)) => p,
         Some(Msg::Error(e)) => return Err(Error::Init(e)),
-        m => return Err(Error::Init(format!("expected the init pid from the parent, got {m:?}"))),
+        m => {
+            return Err(Error::Init(format!(
+                "expected the init pid from the parent, got {m:?}"
+            )))
+        }
     };
     if a.wait_go {
         a.sync.expect(Msg::Go)?;
     }
     if a.plan.creates(LinuxNamespaceType::User) {
         // Become the mapped root so that mounts and mknod work.
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx(|| "setresgid(0) in the user namespace".into())?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx(|| "setresuid(0) in the user namespace".into())?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .ctx(|| "setresgid(0) in the user namespace".into())?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .ctx(|| "setresuid(0) in the user namespace".into())?;
     }
     if a.unshare_cgroupns {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx(|| "unsharing the cgroup namespace".into())?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .ctx(|| "unsharing the cgroup namespace".into())?;
     }
     // A session of its own: no terminal signals from the caller's session.
     let _ = nix::unistd::setsid();
@@ -111,21 +130,30 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     }
     hooks::run(spec, Kind::CreateContainer, &state(Status::Creating))?;
     rootfs::pivot(a.rootfs, a.no_pivot)?;
-    rootfs::finalize(spec)?;
+    // The console before finalize: /dev/console must be created before the
+    // root may turn read-only.
     if process.terminal().unwrap_or(false) {
-        let sock = a
-            .console_socket
-            .ok_or_else(|| Error::Spec("process.terminal is true but no console socket was given".into()))?;
-        let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+        let sock = a.console_socket.ok_or_else(|| {
+            Error::Spec("process.terminal is true but no console socket was given".into())
+        })?;
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
         console::setup(sock, size)?;
         // SAFETY: the socket was only needed to hand over the pty master.
         unsafe { libc::close(sock) };
     }
+    rootfs::finalize(spec)?;
     if !a.no_new_keyring {
         join_session_keyring(a.id);
     }
     let (path, args, env) = apply_process(process, in_userns, a.preserve_fds)?;
-    Ok(Ready { path, args, env, host_pid })
+    Ok(Ready {
+        path,
+        args,
+        env,
+        host_pid,
+    })
 }
 
 /// The process attributes shared by the init and `exec`: oom score, rlimits,
@@ -143,7 +171,10 @@ pub fn apply_process(
     if let Some(r) = process.rlimits() {
         rlimits::apply(r)?;
     }
-    check_lsm(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
+    check_lsm(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     // The cwd must exist (runc creates it) and be resolved inside the new root.
     let cwd = process.cwd();
     if std::fs::metadata(cwd).is_err() {
@@ -178,9 +209,18 @@ fn finish(a: &InitArgs, ready: Ready) -> Error {
     }
     // Blocks until `start` opens the fifo for reading.
     let fifo = format!("/proc/self/fd/{}", a.fifo);
-    let fd = match nix::fcntl::open(fifo.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+    let fd = match nix::fcntl::open(
+        fifo.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(fd) => fd,
-        Err(e) => return Error::sys("opening the exec fifo (is /proc mounted in the container?)", e),
+        Err(e) => {
+            return Error::sys(
+                "opening the exec fifo (is /proc mounted in the container?)",
+                e,
+            )
+        }
     };
     // startContainer hooks run before we answer `start`, so that they have
     // finished when `start` runs the poststart hooks.
@@ -198,9 +238,21 @@ fn finish(a: &InitArgs, ready: Ready) -> Error {
 
 /// Undo whatever signal mask/dispositions the runtime set (e.g. `run`
 /// blocks signals to forward them).
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     let empty = nix::sys::signal::SigSet::empty();
-    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&empty),
+        None,
+    );
+    // Ignored dispositions survive exec; Rust's runtime ignores SIGPIPE, and
+    // the container's program must start with the defaults.
+    for sig in 1..libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: restoring the default disposition is always valid.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
 }
 
 fn set_domainname(d: &str) -> Result<()> {
@@ -214,16 +266,26 @@ fn set_domainname(d: &str) -> Result<()> {
 
 /// A fresh session keyring so containers do not share the host's keys.
 fn join_session_keyring(id: &str) {
-    let Ok(name) = std::ffi::CString::new(format!("_ses.{id}")) else { return };
+    let Ok(name) = std::ffi::CString::new(format!("_ses.{id}")) else {
+        return;
+    };
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     const KEYCTL_SETPERM: libc::c_long = 5;
     // SAFETY: keyctl with a valid C string; failures (e.g. keyrings disabled)
     // are not fatal, as with runc.
-    let key = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let key =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if key >= 0 {
         // Possessor all, user view/read/write/search/link/setattr.
         // SAFETY: plain integer arguments.
-        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, key, 0x3f3f0000u32 as libc::c_long) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_keyctl,
+                KEYCTL_SETPERM,
+                key,
+                0x3f3f0000u32 as libc::c_long,
+            )
+        };
     }
 }
 
@@ -237,7 +299,8 @@ pub(crate) fn check_lsm(apparmor: Option<&str>, selinux: Option<&str>) -> Result
             .ctx(|| format!("process.apparmorProfile: applying {p:?}"))?;
     }
     if let Some(label) = selinux.filter(|l| !l.is_empty()) {
-        std::fs::write("/proc/self/attr/exec", label).ctx(|| format!("process.selinuxLabel: applying {label:?}"))?;
+        std::fs::write("/proc/self/attr/exec", label)
+            .ctx(|| format!("process.selinuxLabel: applying {label:?}"))?;
     }
     Ok(())
 }
@@ -250,12 +313,16 @@ pub fn validate_lsm(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()>
             .map(|s| s.starts_with('Y'))
             .unwrap_or(false);
         if !enabled {
-            return Err(Error::Spec(format!("process.apparmorProfile {p:?}: apparmor is not enabled on this host")));
+            return Err(Error::Spec(format!(
+                "process.apparmorProfile {p:?}: apparmor is not enabled on this host"
+            )));
         }
     }
     if let Some(l) = selinux.filter(|l| !l.is_empty()) {
         if !Path::new("/sys/fs/selinux/enforce").exists() {
-            return Err(Error::Spec(format!("process.selinuxLabel {l:?}: selinux is not enabled on this host")));
+            return Err(Error::Spec(format!(
+                "process.selinuxLabel {l:?}: selinux is not enabled on this host"
+            )));
         }
     }
     Ok(())
@@ -273,7 +340,10 @@ fn setgroups_allowed(in_userns: bool) -> bool {
 fn verify_cwd() -> Result<()> {
     let cwd = nix::unistd::getcwd().ctx(|| "getcwd".into())?;
     if !cwd.is_absolute() || cwd.to_string_lossy().starts_with("(unreachable)") {
-        return Err(Error::Init(format!("process.cwd resolves outside the container: {}", cwd.display())));
+        return Err(Error::Init(format!(
+            "process.cwd resolves outside the container: {}",
+            cwd.display()
+        )));
     }
     Ok(())
 }

@@ -27,12 +27,21 @@ fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 
 pub fn apply(limits: &[PosixRlimit]) -> Result<()> {
     for l in limits {
-        let lim = libc::rlimit { rlim_cur: l.soft(), rlim_max: l.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: l.soft(),
+            rlim_max: l.hard(),
+        };
         // SAFETY: setrlimit reads a valid rlimit struct we own.
         let r = unsafe { libc::setrlimit(resource(l.typ()), &lim) };
         if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .ctx(|| format!("process.rlimits: setting {:?} to soft {} hard {}", l.typ(), l.soft(), l.hard()));
+            return Err(std::io::Error::last_os_error()).ctx(|| {
+                format!(
+                    "process.rlimits: setting {:?} to soft {} hard {}",
+                    l.typ(),
+                    l.soft(),
+                    l.hard()
+                )
+            });
         }
     }
     Ok(())

@@ -28,8 +28,13 @@ pub struct Channel {
 }
 
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .ctx(|| "creating the sync socketpair".into())?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "creating the sync socketpair".into())?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
@@ -72,7 +77,9 @@ impl Channel {
             b'h' => Msg::RunHooks,
             b'd' => Msg::HooksDone,
             b'r' => Msg::Ready,
-            b'p' if payload.len() == 4 => Msg::Pid(i32::from_le_bytes(payload.try_into().unwrap_or_default())),
+            b'p' if payload.len() == 4 => {
+                Msg::Pid(i32::from_le_bytes(payload.try_into().unwrap_or_default()))
+            }
             b'e' => Msg::Error(String::from_utf8_lossy(payload).into_owned()),
             t => return Err(Error::Other(format!("sync: unexpected message tag {t}"))),
         }))

@@ -10,7 +10,12 @@ use oci_spec::runtime::User;
 /// setgroups file says deny.
 pub fn switch(user: &User, allow_setgroups: bool) -> Result<()> {
     if allow_setgroups {
-        let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+        let groups: Vec<Gid> = user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
         setgroups(&groups).ctx(|| format!("process.user.additionalGids: setgroups {groups:?}"))?;
     }
     let gid = Gid::from_raw(user.gid());
@@ -28,7 +33,9 @@ pub fn switch(user: &User, allow_setgroups: bool) -> Result<()> {
 
 /// Home directory of `uid` from the container's /etc/passwd, "/" if unknown.
 pub fn home_of(uid: u32) -> String {
-    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else { return "/".into() };
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return "/".into();
+    };
     passwd
         .lines()
         .filter_map(|l| {

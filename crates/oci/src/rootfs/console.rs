@@ -3,7 +3,7 @@
 //! there would aim the bind (and later console writes) at anything
 //! (CVE-2025-52565), so it is replaced, never followed.
 
-use super::mount::bind_fd;
+use super::attach::bind_fd;
 use super::secure_path::{self, Kind};
 use super::sys::MountAttr;
 use crate::error::{Error, Result};
@@ -18,8 +18,13 @@ pub fn mount(root: BorrowedFd, slave: &Path) -> Result<()> {
         .map_err(|e| Error::path("console: opening the pty", slave, e.into()))?;
     let st = fstat(src.as_fd()).map_err(|e| Error::path("console: stat", slave, e.into()))?;
     // Unix98 pty slaves have majors 136..=143.
-    if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFCHR.bits() || !(136..=143).contains(&major(st.st_rdev)) {
-        return Err(Error::Mount(format!("console: {} is not a pty slave", slave.display())));
+    if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFCHR.bits()
+        || !(136..=143).contains(&major(st.st_rdev))
+    {
+        return Err(Error::Mount(format!(
+            "console: {} is not a pty slave",
+            slave.display()
+        )));
     }
     let target = console_target(root)?;
     bind_fd(src.as_fd(), target.as_fd(), false, &MountAttr::default())
@@ -38,7 +43,12 @@ fn console_target(root: BorrowedFd) -> Result<OwnedFd> {
                 return Ok(fd);
             }
             let (dev, name) = secure_path::parent_of(root, path)?;
-            nix::unistd::unlinkat(dev.as_fd(), name.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(err)?;
+            nix::unistd::unlinkat(
+                dev.as_fd(),
+                name.as_os_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .map_err(err)?;
         }
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(err(e)),

@@ -18,12 +18,21 @@ fn no_follow() -> OFlag {
 pub fn copy_dir(src: BorrowedFd, dst: BorrowedFd) -> io::Result<()> {
     let st = fstat(src)?;
     nix::sys::stat::fchmod(dst, Mode::from_bits_truncate(st.st_mode & 0o7777))?;
-    fchown(dst, Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)))?;
+    fchown(
+        dst,
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    )?;
     copy_entries(src, dst)
 }
 
 fn copy_entries(src: BorrowedFd, dst: BorrowedFd) -> io::Result<()> {
-    let fd: OwnedFd = openat(src, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | no_follow(), Mode::empty())?;
+    let fd: OwnedFd = openat(
+        src,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | no_follow(),
+        Mode::empty(),
+    )?;
     let mut dir = Dir::from_fd(fd)?;
     let names: Vec<_> = dir
         .iter()
@@ -39,13 +48,28 @@ fn copy_entries(src: BorrowedFd, dst: BorrowedFd) -> io::Result<()> {
         match kind {
             SFlag::S_IFDIR => {
                 mkdirat(dst, name, perm)?;
-                let s = openat(src, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | no_follow(), Mode::empty())?;
-                let d = openat(dst, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | no_follow(), Mode::empty())?;
+                let s = openat(
+                    src,
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | no_follow(),
+                    Mode::empty(),
+                )?;
+                let d = openat(
+                    dst,
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | no_follow(),
+                    Mode::empty(),
+                )?;
                 copy_entries(s.as_fd(), d.as_fd())?;
             }
             SFlag::S_IFREG => {
                 let s = openat(src, name, OFlag::O_RDONLY | no_follow(), Mode::empty())?;
-                let d = openat(dst, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | no_follow(), perm)?;
+                let d = openat(
+                    dst,
+                    name,
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | no_follow(),
+                    perm,
+                )?;
                 io::copy(&mut File::from(s), &mut File::from(d))?;
             }
             SFlag::S_IFLNK => {

@@ -26,8 +26,14 @@ pub struct Node {
     pub gid: u32,
 }
 
-const DEFAULTS: [(&str, u64, u64); 6] =
-    [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)];
+const DEFAULTS: [(&str, u64, u64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
 
 pub fn kind_of(t: LinuxDeviceType) -> Option<SFlag> {
     match t {
@@ -54,8 +60,12 @@ pub fn plan(devices: &[LinuxDevice]) -> Result<Vec<Node>> {
         .collect();
     for d in devices {
         let path = secure_path::clean(d.path());
-        let kind = kind_of(d.typ())
-            .ok_or_else(|| Error::Spec(format!("linux.devices {}: type \"a\" is not a device", path.display())))?;
+        let kind = kind_of(d.typ()).ok_or_else(|| {
+            Error::Spec(format!(
+                "linux.devices {}: type \"a\" is not a device",
+                path.display()
+            ))
+        })?;
         let node = Node {
             path: path.clone(),
             kind,
@@ -71,10 +81,13 @@ pub fn plan(devices: &[LinuxDevice]) -> Result<Vec<Node>> {
     Ok(nodes)
 }
 
-/// Creates every node inside `root`. Nodes directly in /dev share one
-/// descriptor of /dev.
-pub fn create(root: BorrowedFd, nodes: &[Node], in_userns: bool) -> Result<()> {
-    let dev = secure_path::open_or_create(root, Path::new("/dev"), Kind::Dir)?;
+/// The container's /dev (created if missing), shared by the steps below.
+pub fn open_dev(root: BorrowedFd) -> Result<OwnedFd> {
+    secure_path::open_or_create(root, Path::new("/dev"), Kind::Dir)
+}
+
+/// Creates every node inside `root`; nodes directly in /dev use `dev`.
+pub fn create(root: BorrowedFd, dev: BorrowedFd, nodes: &[Node], in_userns: bool) -> Result<()> {
     // Modes are exact, as in the config: no umask trimming.
     let old = (!in_userns).then(|| nix::sys::stat::umask(Mode::empty()));
     let res = nodes.iter().try_for_each(|n| {
@@ -84,7 +97,7 @@ pub fn create(root: BorrowedFd, nodes: &[Node], in_userns: bool) -> Result<()> {
             let (p, name) = secure_path::parent_of(root, &n.path)?;
             (Some(p), name)
         };
-        let dir = parent.as_ref().map_or(dev.as_fd(), |p| p.as_fd());
+        let dir = parent.as_ref().map_or(dev, |p| p.as_fd());
         if in_userns {
             bind_host(root, n)
         } else {
@@ -107,21 +120,38 @@ fn mknod(dir: BorrowedFd, name: &OsStr, n: &Node) -> Result<()> {
             // Keep an identical node; replace anything else the rootfs put
             // there (a regular file or symlink named like a device).
             let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(err)?;
-            let same = st.st_mode & SFlag::S_IFMT.bits() == n.kind.bits() && (n.kind == SFlag::S_IFIFO || st.st_rdev == dev);
+            let same = st.st_mode & SFlag::S_IFMT.bits() == n.kind.bits()
+                && (n.kind == SFlag::S_IFIFO || st.st_rdev == dev);
             if !same {
-                nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir).map_err(err)?;
+                nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+                    .map_err(err)?;
                 mknodat(dir, name, n.kind, perm, dev).map_err(err)?;
             } else if st.st_mode & 0o7777 != n.mode {
-                nix::sys::stat::fchmodat(dir, name, perm, nix::sys::stat::FchmodatFlags::FollowSymlink).map_err(err)?;
+                nix::sys::stat::fchmodat(
+                    dir,
+                    name,
+                    perm,
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+                .map_err(err)?;
             }
         }
         Err(e) => return Err(err(e)),
     }
     // mknod already made it ours; chown only when the config asks otherwise.
-    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     if n.uid != uid || n.gid != gid {
-        fchownat(dir, name, Some(Uid::from_raw(n.uid)), Some(Gid::from_raw(n.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(err)?;
+        fchownat(
+            dir,
+            name,
+            Some(Uid::from_raw(n.uid)),
+            Some(Gid::from_raw(n.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(err)?;
     }
     Ok(())
 }
@@ -129,15 +159,20 @@ fn mknod(dir: BorrowedFd, name: &OsStr, n: &Node) -> Result<()> {
 /// In a user namespace: an empty file bound over by the host's node.
 fn bind_host(root: BorrowedFd, n: &Node) -> Result<()> {
     let target: OwnedFd = secure_path::open_or_create(root, &n.path, Kind::File)?;
-    let source = super::mount::c_path(&n.path)?;
-    sys::mount(Some(&source), &sys::fd_path(target.as_fd()), None, libc::MS_BIND as u64, None)
-        .map_err(|e| Error::path("binding the host device", &n.path, e))
+    let source = super::mount_spec::c_path(&n.path)?;
+    sys::mount(
+        Some(&source),
+        &sys::fd_path(target.as_fd()),
+        None,
+        libc::MS_BIND as u64,
+        None,
+    )
+    .map_err(|e| Error::path("binding the host device", &n.path, e))
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/core, and /dev/ptmx when devpts is
 /// mounted at /dev/pts.
-pub fn symlinks(root: BorrowedFd, ptmx: bool) -> Result<()> {
-    let dev = secure_path::open_or_create(root, Path::new("/dev"), Kind::Dir)?;
+pub fn symlinks(dev: BorrowedFd, ptmx: bool) -> Result<()> {
     let mut links = vec![
         ("/proc/self/fd", "fd"),
         ("/proc/self/fd/0", "stdin"),
@@ -148,16 +183,22 @@ pub fn symlinks(root: BorrowedFd, ptmx: bool) -> Result<()> {
         links.push(("/proc/kcore", "core"));
     }
     if ptmx {
-        match nix::unistd::unlinkat(dev.as_fd(), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        match nix::unistd::unlinkat(dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(Error::path("replacing", "/dev/ptmx", e.into())),
         }
         links.push(("pts/ptmx", "ptmx"));
     }
     for (target, name) in links {
-        match nix::unistd::symlinkat(target, dev.as_fd(), name) {
+        match nix::unistd::symlinkat(target, dev, name) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(Error::path("creating symlink", Path::new("/dev").join(name), e.into())),
+            Err(e) => {
+                return Err(Error::path(
+                    "creating symlink",
+                    Path::new("/dev").join(name),
+                    e.into(),
+                ))
+            }
         }
     }
     Ok(())
@@ -173,12 +214,20 @@ mod tests {
             r#"{"path":"/dev/null","type":"c","major":1,"minor":3,"fileMode":420,"uid":5,"gid":6}"#,
         )
         .unwrap();
-        let fuse: LinuxDevice = serde_json::from_str(r#"{"path":"/dev/fuse","type":"c","major":10,"minor":229}"#).unwrap();
+        let fuse: LinuxDevice =
+            serde_json::from_str(r#"{"path":"/dev/fuse","type":"c","major":10,"minor":229}"#)
+                .unwrap();
         let nodes = plan(&[d, fuse]).unwrap();
         assert_eq!(nodes.len(), 7);
-        let null = nodes.iter().find(|n| n.path == Path::new("/dev/null")).unwrap();
+        let null = nodes
+            .iter()
+            .find(|n| n.path == Path::new("/dev/null"))
+            .unwrap();
         assert_eq!((null.mode, null.uid, null.gid), (0o644, 5, 6));
-        let fuse = nodes.iter().find(|n| n.path == Path::new("/dev/fuse")).unwrap();
+        let fuse = nodes
+            .iter()
+            .find(|n| n.path == Path::new("/dev/fuse"))
+            .unwrap();
         assert_eq!((fuse.major, fuse.minor, fuse.mode), (10, 229, 0o666));
     }
 

@@ -3,7 +3,7 @@
 //! read-only tmpfs. All directories share ONE tmpfs, bound onto each
 //! (runc#5275: Kubernetes masks many paths, one superblock each is slow).
 
-use super::mount::{bind_fd, trusted_proc};
+use super::attach::{bind_fd, trusted_proc};
 use super::secure_path;
 use super::sys::{self, MountAttr};
 use crate::error::{Error, Result};
@@ -49,7 +49,8 @@ impl Masker {
             self.null = Some(verified_null(root)?);
         }
         let null = self.null.as_ref().map(|f| f.as_fd()).expect("set above");
-        bind_fd(null, target, false, &MountAttr::default()).map_err(|e| Error::sys("binding /dev/null", e))?;
+        bind_fd(null, target, false, &MountAttr::default())
+            .map_err(|e| Error::sys("binding /dev/null", e))?;
         Ok(())
     }
 
@@ -62,7 +63,8 @@ impl Masker {
         if sys::new_api() {
             match sys::fsmount(c"tmpfs", &[], sys::MOUNT_ATTR_RDONLY) {
                 Ok(t) => {
-                    sys::move_mount(t.as_fd(), target).map_err(|e| Error::sys("attaching the masking tmpfs", e))?;
+                    sys::move_mount(t.as_fd(), target)
+                        .map_err(|e| Error::sys("attaching the masking tmpfs", e))?;
                     self.tmpfs = Some(t);
                     return Ok(());
                 }
@@ -72,8 +74,14 @@ impl Masker {
         }
         // Old kernels: one tmpfs per directory, as runc 1.1 does.
         trusted_proc().map_err(|e| Error::sys("masking a directory", e))?;
-        sys::mount(Some(c"tmpfs"), &sys::fd_path(target), Some(c"tmpfs"), libc::MS_RDONLY as u64, None)
-            .map_err(|e| Error::sys("mounting the masking tmpfs", e))
+        sys::mount(
+            Some(c"tmpfs"),
+            &sys::fd_path(target),
+            Some(c"tmpfs"),
+            libc::MS_RDONLY as u64,
+            None,
+        )
+        .map_err(|e| Error::sys("mounting the masking tmpfs", e))
     }
 }
 

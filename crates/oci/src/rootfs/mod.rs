@@ -15,12 +15,14 @@
 // are needed for portability even where clippy sees them as no-ops.
 #![allow(clippy::unnecessary_cast)]
 
+mod attach;
 mod cgroup_mount;
 mod console;
 mod copyup;
 mod devices;
 mod masked;
 mod mount;
+mod mount_spec;
 mod mountinfo;
 mod options;
 mod pivot;
@@ -41,7 +43,8 @@ use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-pub use options::{parse as parse_mount_options, MountOptions};
+/// Mount options the runtime handles itself (runtime-spec `features`).
+pub use options::KNOWN as MOUNT_OPTIONS;
 
 /// What the init stage knows when it builds the rootfs.
 pub struct RootfsContext<'a> {
@@ -57,15 +60,22 @@ pub struct RootfsContext<'a> {
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {
-    nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::path("opening", path, e.into()))
+    nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::path("opening", path, e.into()))
 }
 
 /// Runs in the container's mount namespace, before pivot_root: propagation,
 /// the rootfs bind, every config mount, devices and /dev symlinks.
 pub fn prepare(ctx: &RootfsContext) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
-    propagation::prepare_root(ctx.rootfs, linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
+    propagation::prepare_root(
+        ctx.rootfs,
+        linux.and_then(|l| l.rootfs_propagation().as_deref()),
+    )?;
     // Opened after the bind, so the descriptor is on the rootfs mount itself.
     let root = open_dir(ctx.rootfs)?;
     let mounts = ctx
@@ -73,29 +83,44 @@ pub fn prepare(ctx: &RootfsContext) -> Result<()> {
         .mounts()
         .iter()
         .flatten()
-        .map(mount::Spec::new)
+        .map(mount_spec::Spec::new)
         .collect::<Result<Vec<_>>>()?;
-    let is_dev = |m: &&mount::Spec| m.dest == Path::new("/dev");
-    let dev_bind = mounts.iter().filter(is_dev).any(|m| m.kind == mount::MountKind::Bind);
+    let is_dev = |m: &&mount_spec::Spec| m.dest == Path::new("/dev");
+    let dev_bind = mounts
+        .iter()
+        .filter(is_dev)
+        .any(|m| m.kind == mount_spec::MountKind::Bind);
     // A read-only /dev gets its nodes first, then becomes read-only.
     let dev_ro = !dev_bind
-        && mounts.iter().filter(is_dev).next_back().is_some_and(|m| m.opts.flags & libc::MS_RDONLY as u64 != 0);
+        && mounts
+            .iter()
+            .rfind(is_dev)
+            .is_some_and(|m| m.opts.flags & libc::MS_RDONLY as u64 != 0);
     for m in &mounts {
         mount::apply(root.as_fd(), ctx, m, dev_ro && m.dest == Path::new("/dev"))?;
     }
     if !dev_bind {
-        let nodes = devices::plan(linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
-        devices::create(root.as_fd(), &nodes, ctx.in_userns)?;
+        let nodes = devices::plan(
+            linux
+                .and_then(|l| l.devices().as_deref())
+                .unwrap_or_default(),
+        )?;
+        let dev = devices::open_dev(root.as_fd())?;
+        devices::create(root.as_fd(), dev.as_fd(), &nodes, ctx.in_userns)?;
         let devpts = mounts.iter().any(|m| {
-            m.dest == Path::new("/dev/pts") && m.kind == mount::MountKind::Fs("devpts".into())
+            m.dest == Path::new("/dev/pts") && m.kind == mount_spec::MountKind::Fs("devpts".into())
         });
-        devices::symlinks(root.as_fd(), devpts)?;
+        devices::symlinks(dev.as_fd(), devpts)?;
     }
     if dev_ro {
         let dev = secure_path::open_path(root.as_fd(), Path::new("/dev"))
             .map_err(|e| Error::path("reopening", "/dev", e.into()))?;
-        let attr = sys::MountAttr { attr_set: sys::MOUNT_ATTR_RDONLY, ..Default::default() };
-        mount::set_attr(dev.as_fd(), false, &attr).map_err(|e| Error::path("making read-only", "/dev", e))?;
+        let attr = sys::MountAttr {
+            attr_set: sys::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        attach::set_attr(dev.as_fd(), false, &attr)
+            .map_err(|e| Error::path("making read-only", "/dev", e))?;
     }
     Ok(())
 }
@@ -118,9 +143,17 @@ pub fn finalize(spec: &Spec) -> Result<()> {
     if let Some(map) = linux.and_then(|l| l.sysctl().as_ref()) {
         sysctl::apply(map)?;
     }
-    let ro_paths = linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default();
-    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default();
-    let ro_root = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+    let ro_paths = linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default();
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default();
+    let ro_root = spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
     if ro_paths.is_empty() && masked.is_empty() && !ro_root {
         return Ok(());
     }

@@ -1,6 +1,7 @@
-//! /proc/self/mountinfo, read only when needed (cgroup v1 hierarchies, the
-//! parent mount of the rootfs, host proc/sys mounts for --no-pivot): it can
-//! be long on busy hosts.
+//! /proc/thread-self/mountinfo (mount namespaces are per thread: a caller
+//! that unshared one must read its own), read only when needed (cgroup v1
+//! hierarchies, the rootfs's parent mount, host proc/sys for --no-pivot):
+//! it can be long on busy hosts.
 
 use crate::error::{Context, Result};
 use std::path::PathBuf;
@@ -28,7 +29,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -52,12 +56,24 @@ pub fn parse_line(line: &str) -> Option<MountInfo> {
     let mut r = right.split(' ');
     let fs_type = r.next()?.to_string();
     let _source = r.next()?;
-    let super_options = r.next().unwrap_or("").split(',').map(str::to_string).collect();
-    Some(MountInfo { root: root.into(), mount_point: mount_point.into(), optional, fs_type, super_options })
+    let super_options = r
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    Some(MountInfo {
+        root: root.into(),
+        mount_point: mount_point.into(),
+        optional,
+        fs_type,
+        super_options,
+    })
 }
 
 pub fn read() -> Result<Vec<MountInfo>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "reading /proc/self/mountinfo".into())?;
+    let text = std::fs::read_to_string("/proc/thread-self/mountinfo")
+        .ctx(|| "reading /proc/thread-self/mountinfo".into())?;
     Ok(text.lines().filter_map(parse_line).collect())
 }
 
@@ -76,7 +92,10 @@ mod tests {
         assert!(m.is_shared());
         assert_eq!(m.fs_type, "ext3");
         assert_eq!(m.super_options, vec!["rw", "errors=continue"]);
-        let c = parse_line("30 25 0:26 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct").unwrap();
+        let c = parse_line(
+            "30 25 0:26 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct",
+        )
+        .unwrap();
         assert!(!c.is_shared());
         assert_eq!(c.super_options, vec!["rw", "cpu", "cpuacct"]);
     }

@@ -2,11 +2,12 @@
 //! mount(2) flags, flags to clear, propagation changes, recursive
 //! mount_setattr attributes, and the fs-specific data string.
 
-use super::sys::{
-    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
-    MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
-};
 use super::sys::MountAttr;
+use super::sys::{
+    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME,
+    MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY,
+    MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
+};
 
 const MS_NOSYMFOLLOW: u64 = 256;
 
@@ -66,7 +67,9 @@ impl MountOptions {
         if let Some((_, attr)) = atime.iter().find(|(ms, _)| self.flags & ms != 0) {
             a.attr_clr |= MOUNT_ATTR_ATIME_MASK;
             a.attr_set |= attr;
-        } else if self.clear & (libc::MS_NOATIME | libc::MS_STRICTATIME | libc::MS_RELATIME) as u64 != 0 {
+        } else if self.clear & (libc::MS_NOATIME | libc::MS_STRICTATIME | libc::MS_RELATIME) as u64
+            != 0
+        {
             // "atime", "norelatime", "nostrictatime": back to the kernel default.
             a.attr_clr |= MOUNT_ATTR_ATIME_MASK;
             a.attr_set |= MOUNT_ATTR_RELATIME;
@@ -74,6 +77,69 @@ impl MountOptions {
         a
     }
 }
+
+/// Every option the runtime understands itself (for `features`); others
+/// are passed to the filesystem as data.
+pub const KNOWN: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "tmpcopyup",
+    "unbindable",
+];
 
 /// Set-flag options of mount(8) and runc.
 fn set_flag(opt: &str) -> Option<u64> {
@@ -200,7 +266,10 @@ mod tests {
     fn flags_data_and_propagation_are_separated() {
         let o = parse(&["rbind", "ro", "nosuid", "rprivate", "mode=755", "size=64k"]);
         assert_eq!(o.flags, BIND | REC | RO | libc::MS_NOSUID as u64);
-        assert_eq!(o.propagation, vec![(libc::MS_PRIVATE | libc::MS_REC) as u64]);
+        assert_eq!(
+            o.propagation,
+            vec![(libc::MS_PRIVATE | libc::MS_REC) as u64]
+        );
         assert_eq!(o.data(), "mode=755,size=64k");
         assert!(o.is_bind() && o.is_rec());
     }
@@ -216,18 +285,11 @@ mod tests {
     }
 
     #[test]
-    fn every_flag_option_is_known() {
-        for opt in [
-            "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync", "remount",
-            "mand", "nomand", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime",
-            "nostrictatime", "lazytime", "nolazytime", "silent", "loud", "bind", "rbind", "private", "rprivate",
-            "shared", "rshared", "slave", "rslave", "unbindable", "runbindable", "rro", "rrw", "rnosuid", "rsuid",
-            "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime", "rrelatime", "rnorelatime",
-            "rstrictatime", "rnostrictatime", "rnodiratime", "rdiratime", "rnosymfollow", "rsymfollow",
-            "nosymfollow", "symfollow", "defaults",
-        ] {
+    fn every_known_option_is_handled_by_the_runtime() {
+        for opt in KNOWN {
             assert!(parse(&[opt]).data.is_empty(), "{opt} was taken as fs data");
         }
+        assert_eq!(parse(&["mode=755", "uid=5"]).data.len(), 2);
     }
 
     #[test]
@@ -250,7 +312,10 @@ mod tests {
     #[test]
     fn recursive_attributes() {
         let o = parse(&["rbind", "rro", "rnosuid", "rnoatime"]);
-        assert_eq!(o.recursive.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME);
+        assert_eq!(
+            o.recursive.attr_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
+        );
         assert_eq!(o.recursive.attr_clr, MOUNT_ATTR_ATIME_MASK);
         let o = parse(&["rro", "rrw"]);
         assert_eq!(o.recursive.attr_set, 0);
@@ -262,12 +327,18 @@ mod tests {
     #[test]
     fn bind_attr_sets_and_clears() {
         let a = parse(&["bind", "ro", "nodev", "suid", "noatime"]).bind_attr();
-        assert_eq!(a.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOATIME);
+        assert_eq!(
+            a.attr_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOATIME
+        );
         assert_eq!(a.attr_clr, MOUNT_ATTR_NOSUID | MOUNT_ATTR_ATIME_MASK);
         assert!(parse(&["rbind"]).bind_attr().is_empty());
         assert!(parse(&["rbind", "rprivate"]).bind_attr().is_empty());
         let a = parse(&["bind", "atime"]).bind_attr();
-        assert_eq!((a.attr_set, a.attr_clr), (MOUNT_ATTR_RELATIME, MOUNT_ATTR_ATIME_MASK));
+        assert_eq!(
+            (a.attr_set, a.attr_clr),
+            (MOUNT_ATTR_RELATIME, MOUNT_ATTR_ATIME_MASK)
+        );
     }
 
     #[test]

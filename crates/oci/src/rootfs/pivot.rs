@@ -6,7 +6,7 @@
 //! rootfs onto / and chroot, after hiding the host's proc and sysfs mounts
 //! that chroot would otherwise leave in the namespace.
 
-use super::mount::c_path;
+use super::mount_spec::c_path;
 use super::{mountinfo, sys};
 use crate::error::{Context, Result};
 use nix::fcntl::OFlag;
@@ -17,13 +17,20 @@ use std::path::Path;
 pub fn pivot(rootfs: &Path) -> Result<()> {
     let dir = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
     let old = nix::fcntl::open("/", dir, Mode::empty()).ctx(|| "opening the old /".into())?;
-    let new = nix::fcntl::open(rootfs, dir, Mode::empty()).ctx(|| format!("opening the rootfs {}", rootfs.display()))?;
+    let new = nix::fcntl::open(rootfs, dir, Mode::empty())
+        .ctx(|| format!("opening the rootfs {}", rootfs.display()))?;
     nix::unistd::fchdir(&new).ctx(|| format!("chdir to the rootfs {}", rootfs.display()))?;
     nix::unistd::pivot_root(".", ".").ctx(|| format!("pivot_root into {}", rootfs.display()))?;
     nix::unistd::fchdir(&old).ctx(|| "chdir to the old root".into())?;
     // The old root must not propagate our unmount to the host.
-    sys::mount(None, c".", None, (libc::MS_SLAVE | libc::MS_REC) as u64, None)
-        .ctx(|| "making the old root a slave".into())?;
+    sys::mount(
+        None,
+        c".",
+        None,
+        (libc::MS_SLAVE | libc::MS_REC) as u64,
+        None,
+    )
+    .ctx(|| "making the old root a slave".into())?;
     nix::mount::umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching the old root".into())?;
     nix::unistd::chdir("/").ctx(|| "chdir /".into())
 }
@@ -31,8 +38,14 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 pub fn move_root(rootfs: &Path) -> Result<()> {
     hide_host_kernel_fs(rootfs)?;
     nix::unistd::chdir(rootfs).ctx(|| format!("chdir to the rootfs {}", rootfs.display()))?;
-    sys::mount(Some(&c_path(rootfs)?), c"/", None, libc::MS_MOVE as u64, None)
-        .ctx(|| format!("moving the rootfs {} onto /", rootfs.display()))?;
+    sys::mount(
+        Some(&c_path(rootfs)?),
+        c"/",
+        None,
+        libc::MS_MOVE as u64,
+        None,
+    )
+    .ctx(|| format!("moving the rootfs {} onto /", rootfs.display()))?;
     nix::unistd::chroot(".").ctx(|| "chroot into the rootfs".into())?;
     nix::unistd::chdir("/").ctx(|| "chdir /".into())
 }
@@ -53,8 +66,19 @@ fn hide_host_kernel_fs(rootfs: &Path) -> Result<()> {
         match nix::mount::umount2(&m.mount_point, MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
             Err(_) => {
-                sys::mount(Some(c"tmpfs"), &target, Some(c"tmpfs"), libc::MS_RDONLY as u64, None)
-                    .ctx(|| format!("covering the host's {} for --no-pivot", m.mount_point.display()))?;
+                sys::mount(
+                    Some(c"tmpfs"),
+                    &target,
+                    Some(c"tmpfs"),
+                    libc::MS_RDONLY as u64,
+                    None,
+                )
+                .ctx(|| {
+                    format!(
+                        "covering the host's {} for --no-pivot",
+                        m.mount_point.display()
+                    )
+                })?;
             }
         }
     }

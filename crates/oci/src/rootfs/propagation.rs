@@ -13,8 +13,11 @@ use std::path::Path;
 pub fn root_flag(value: Option<&str>) -> Result<u64> {
     match value.filter(|v| !v.is_empty()) {
         None => Ok((libc::MS_SLAVE | libc::MS_REC) as u64),
-        Some(v) => propagation_flag(v)
-            .ok_or_else(|| Error::Spec(format!("linux.rootfsPropagation {v:?}: unknown propagation"))),
+        Some(v) => propagation_flag(v).ok_or_else(|| {
+            Error::Spec(format!(
+                "linux.rootfsPropagation {v:?}: unknown propagation"
+            ))
+        }),
     }
 }
 
@@ -28,7 +31,8 @@ fn c(path: &Path) -> Result<std::ffi::CString> {
 /// propagate back to the host) and binds the rootfs onto itself.
 pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
     let flag = root_flag(propagation)?;
-    sys::mount(None, c"/", None, flag, None).ctx(|| "setting the propagation of / in the container".into())?;
+    sys::mount(None, c"/", None, flag, None)
+        .ctx(|| "setting the propagation of / in the container".into())?;
     let rec = (libc::MS_REC as u64) & flag != 0;
     let unshared = flag & (libc::MS_SLAVE | libc::MS_PRIVATE) as u64 != 0;
     // After a recursive slave/private change nothing is shared any more:
@@ -37,8 +41,14 @@ pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
         make_parent_private(rootfs)?;
     }
     let target = c(rootfs)?;
-    sys::mount(Some(&target), &target, None, (libc::MS_BIND | libc::MS_REC) as u64, None)
-        .ctx(|| format!("binding the rootfs {} onto itself", rootfs.display()))
+    sys::mount(
+        Some(&target),
+        &target,
+        None,
+        (libc::MS_BIND | libc::MS_REC) as u64,
+        None,
+    )
+    .ctx(|| format!("binding the rootfs {} onto itself", rootfs.display()))
 }
 
 fn make_parent_private(rootfs: &Path) -> Result<()> {
@@ -48,8 +58,19 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
         .filter(|m| rootfs.starts_with(&m.mount_point))
         .max_by_key(|m| m.mount_point.as_os_str().len());
     if let Some(m) = parent.filter(|m| m.is_shared()) {
-        sys::mount(None, &c(&m.mount_point)?, None, libc::MS_PRIVATE as u64, None)
-            .ctx(|| format!("making {} (the rootfs's parent mount) private", m.mount_point.display()))?;
+        sys::mount(
+            None,
+            &c(&m.mount_point)?,
+            None,
+            libc::MS_PRIVATE as u64,
+            None,
+        )
+        .ctx(|| {
+            format!(
+                "making {} (the rootfs's parent mount) private",
+                m.mount_point.display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -59,7 +80,8 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
 pub fn apply_after_pivot(propagation: Option<&str>) -> Result<()> {
     if let Some(v) = propagation.filter(|v| !v.is_empty()) {
         let flag = root_flag(Some(v))?;
-        sys::mount(None, c"/", None, flag, None).ctx(|| format!("linux.rootfsPropagation {v:?} on the new /"))?;
+        sys::mount(None, c"/", None, flag, None)
+            .ctx(|| format!("linux.rootfsPropagation {v:?} on the new /"))?;
     }
     Ok(())
 }
@@ -70,10 +92,22 @@ mod tests {
 
     #[test]
     fn default_is_rslave_and_unknown_is_refused() {
-        assert_eq!(root_flag(None).unwrap(), (libc::MS_SLAVE | libc::MS_REC) as u64);
-        assert_eq!(root_flag(Some("")).unwrap(), (libc::MS_SLAVE | libc::MS_REC) as u64);
-        assert_eq!(root_flag(Some("rshared")).unwrap(), (libc::MS_SHARED | libc::MS_REC) as u64);
+        assert_eq!(
+            root_flag(None).unwrap(),
+            (libc::MS_SLAVE | libc::MS_REC) as u64
+        );
+        assert_eq!(
+            root_flag(Some("")).unwrap(),
+            (libc::MS_SLAVE | libc::MS_REC) as u64
+        );
+        assert_eq!(
+            root_flag(Some("rshared")).unwrap(),
+            (libc::MS_SHARED | libc::MS_REC) as u64
+        );
         let e = root_flag(Some("sideways")).unwrap_err().to_string();
-        assert!(e.contains("rootfsPropagation") && e.contains("sideways"), "{e}");
+        assert!(
+            e.contains("rootfsPropagation") && e.contains("sideways"),
+            "{e}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `linux.readonlyPaths` and `root.readonly`.
 
-use super::mount::{bind_fd, set_attr};
+use super::attach::{bind_fd, set_attr};
 use super::secure_path;
 use super::sys::{self, MountAttr};
 use crate::error::{Context, Error, Result};
@@ -9,7 +9,10 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 fn ro() -> MountAttr {
-    MountAttr { attr_set: sys::MOUNT_ATTR_RDONLY, ..Default::default() }
+    MountAttr {
+        attr_set: sys::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    }
 }
 
 /// Each path is bound onto itself read-only, mounts below it included (a
@@ -23,7 +26,8 @@ pub fn apply(root: BorrowedFd, paths: &[String]) -> Result<()> {
             Err(e) => return Err(Error::path("readonlyPaths: resolving", path, e.into())),
         };
         // (Without mount_setattr only the top mount becomes read-only.)
-        bind_fd(fd.as_fd(), fd.as_fd(), true, &ro()).map_err(|e| Error::path("readonlyPaths", path, e))?;
+        bind_fd(fd.as_fd(), fd.as_fd(), true, &ro())
+            .map_err(|e| Error::path("readonlyPaths", path, e))?;
     }
     Ok(())
 }

@@ -51,7 +51,11 @@ fn in_root(flags: OFlag) -> OpenHow {
 /// openat2 retried on EAGAIN, which RESOLVE_IN_ROOT returns when a rename
 /// raced with a `..` walk.
 fn open_how(dir: BorrowedFd, path: &Path, how: OpenHow) -> nix::Result<OwnedFd> {
-    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
     let mut tries = 0;
     loop {
         match openat2(dir, path, how) {
@@ -115,7 +119,9 @@ fn open_child(dir: BorrowedFd, name: &Path, flags: OFlag) -> nix::Result<OwnedFd
     open_how(dir, name, how)
 }
 
-fn create_dir(dir: BorrowedFd, name: &Path) -> nix::Result<OwnedFd> {
+/// mkdirat + open without following symlinks (EEXIST is fine if it is a
+/// directory).
+pub fn create_dir(dir: BorrowedFd, name: &Path) -> nix::Result<OwnedFd> {
     match nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o755)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(e),
@@ -158,11 +164,20 @@ mod tests {
     }
 
     fn root(dir: &Path) -> OwnedFd {
-        nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).unwrap()
+        nix::fcntl::open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap()
     }
 
     fn real(fd: &OwnedFd) -> PathBuf {
-        std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))).unwrap()
+        std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(fd)
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -176,7 +191,11 @@ mod tests {
         let r = root(&rootfs);
         for link in ["/abs", "/rel"] {
             let fd = open_or_create(r.as_fd(), &Path::new(link).join("newdir"), Kind::Dir).unwrap();
-            assert_eq!(real(&fd), std::fs::canonicalize(&rootfs).unwrap().join("etc/newdir"), "{link}");
+            assert_eq!(
+                real(&fd),
+                std::fs::canonicalize(&rootfs).unwrap().join("etc/newdir"),
+                "{link}"
+            );
         }
         assert!(!Path::new("/etc/newdir").exists());
     }

@@ -90,7 +90,8 @@ pub fn fd_path(fd: BorrowedFd) -> CString {
 }
 
 pub fn cstring(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+    CString::new(s)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
 }
 
 /// mount(2).
@@ -105,7 +106,13 @@ pub fn mount(
     // SAFETY: every pointer is a NUL-terminated string that outlives the call
     // or NULL, which mount(2) accepts for source, type and data.
     let r = unsafe {
-        libc::mount(p(source), target.as_ptr(), p(fstype), flags as libc::c_ulong, p(data).cast())
+        libc::mount(
+            p(source),
+            target.as_ptr(),
+            p(fstype),
+            flags as libc::c_ulong,
+            p(data).cast(),
+        )
     };
     check(r as libc::c_long).map(drop)
 }
@@ -114,7 +121,12 @@ pub fn mount(
 pub fn open_tree(dir: BorrowedFd, path: &CStr, flags: u32) -> io::Result<OwnedFd> {
     // SAFETY: valid descriptor and NUL-terminated path.
     owned(unsafe {
-        libc::syscall(libc::SYS_open_tree, dir.as_raw_fd(), path.as_ptr(), flags | libc::O_CLOEXEC as u32)
+        libc::syscall(
+            libc::SYS_open_tree,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC as u32,
+        )
     })
 }
 
@@ -165,7 +177,14 @@ pub fn fsmount(fstype: &CStr, options: &[(&CStr, &CStr)], attrs: u64) -> io::Res
     for (k, v) in options {
         // SAFETY: valid fs context descriptor, NUL-terminated key and value.
         check(unsafe {
-            libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0)
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                k.as_ptr(),
+                v.as_ptr(),
+                0,
+            )
         })?;
     }
     // SAFETY: valid fs context descriptor; CMD_CREATE takes no key or value.

@@ -33,12 +33,18 @@ pub struct Namespaces {
 impl Namespaces {
     pub fn of(spec: &Spec) -> Self {
         let mut n = Namespaces::default();
-        let list = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        let list = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
         for ns in list {
             match ns.typ() {
                 LinuxNamespaceType::Ipc => n.ipc = true,
                 // Joining the host's own network namespace is no isolation.
-                LinuxNamespaceType::Network => n.net = !matches!(ns.path(), Some(p) if same_ns(p, "net")),
+                LinuxNamespaceType::Network => {
+                    n.net = !matches!(ns.path(), Some(p) if same_ns(p, "net"))
+                }
                 LinuxNamespaceType::Uts => n.uts = true,
                 _ => {}
             }
@@ -49,7 +55,10 @@ impl Namespaces {
 
 fn same_ns(path: &Path, kind: &str) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let (Ok(a), Ok(b)) = (std::fs::metadata(path), std::fs::metadata(format!("/proc/self/ns/{kind}"))) else {
+    let (Ok(a), Ok(b)) = (
+        std::fs::metadata(path),
+        std::fs::metadata(format!("/proc/self/ns/{kind}")),
+    ) else {
         return false;
     };
     a.dev() == b.dev() && a.ino() == b.ino()
@@ -81,19 +90,33 @@ pub fn check(key: &str, ns: Namespaces) -> Result<()> {
         return bad("not a sysctl name");
     }
     if IPC_KEYS.contains(&k.as_str()) || k.starts_with("fs.mqueue.") {
-        return if ns.ipc { Ok(()) } else { bad("not allowed in the host's ipc namespace") };
+        return if ns.ipc {
+            Ok(())
+        } else {
+            bad("not allowed in the host's ipc namespace")
+        };
     }
     if k.starts_with("net.") {
-        return if ns.net { Ok(()) } else { bad("not allowed in the host's network namespace") };
+        return if ns.net {
+            Ok(())
+        } else {
+            bad("not allowed in the host's network namespace")
+        };
     }
     if k == "kernel.hostname" || k == "kernel.domainname" {
-        return if ns.uts { Ok(()) } else { bad("not allowed in the host's uts namespace") };
+        return if ns.uts {
+            Ok(())
+        } else {
+            bad("not allowed in the host's uts namespace")
+        };
     }
     bad("not namespaced: only kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.* and kernel.{host,domain}name may be set")
 }
 
 pub fn validate(spec: &Spec) -> Result<()> {
-    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
     let ns = Namespaces::of(spec);
     let mut keys: Vec<_> = map.keys().collect();
     keys.sort();
@@ -105,15 +128,26 @@ pub fn apply(map: &HashMap<String, String>) -> Result<()> {
     if map.is_empty() {
         return Ok(());
     }
-    let proc = nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::path("linux.sysctl: opening", "/proc", e.into()))?;
-    let magic = super::sys::fs_type(proc.as_fd()).map_err(|e| Error::path("linux.sysctl: statfs", "/proc", e))?;
+    let proc = nix::fcntl::open(
+        "/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::path("linux.sysctl: opening", "/proc", e.into()))?;
+    let magic = super::sys::fs_type(proc.as_fd())
+        .map_err(|e| Error::path("linux.sysctl: statfs", "/proc", e))?;
     if magic != libc::PROC_SUPER_MAGIC {
-        return Err(Error::Mount("linux.sysctl: /proc in the container is not a procfs".into()));
+        return Err(Error::Mount(
+            "linux.sysctl: /proc in the container is not a procfs".into(),
+        ));
     }
-    let how = OpenHow::new().flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW).resolve(
-        ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_XDEV,
-    );
+    let how = OpenHow::new()
+        .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_XDEV,
+        );
     for (key, value) in map {
         let rel = format!("sys/{}", proc_path(key));
         let fd = openat2(proc.as_fd(), rel.as_str(), how)
@@ -131,14 +165,33 @@ mod tests {
     #[test]
     fn only_namespaced_keys_with_their_namespace() {
         let none = Namespaces::default();
-        let all = Namespaces { ipc: true, net: true, uts: true };
-        for k in ["kernel.msgmax", "kernel.sem", "kernel.shmmax", "fs.mqueue.msg_max", "net.ipv4.ip_forward",
-            "net/ipv4/conf/eth0.100/forwarding", "kernel.hostname", "kernel.domainname"] {
+        let all = Namespaces {
+            ipc: true,
+            net: true,
+            uts: true,
+        };
+        for k in [
+            "kernel.msgmax",
+            "kernel.sem",
+            "kernel.shmmax",
+            "fs.mqueue.msg_max",
+            "net.ipv4.ip_forward",
+            "net/ipv4/conf/eth0.100/forwarding",
+            "kernel.hostname",
+            "kernel.domainname",
+        ] {
             assert!(check(k, all).is_ok(), "{k}");
             let e = check(k, none).unwrap_err().to_string();
             assert!(e.contains(k) && e.contains("host's"), "{e}");
         }
-        for k in ["kernel.core_pattern", "vm.overcommit_memory", "kernel.msg", "fs.file-max", "kernel..sem", ""] {
+        for k in [
+            "kernel.core_pattern",
+            "vm.overcommit_memory",
+            "kernel.msg",
+            "fs.file-max",
+            "kernel..sem",
+            "",
+        ] {
             assert!(check(k, all).is_err(), "{k}");
         }
     }
@@ -146,6 +199,9 @@ mod tests {
     #[test]
     fn key_to_path() {
         assert_eq!(proc_path("net.ipv4.ip_forward"), "net/ipv4/ip_forward");
-        assert_eq!(proc_path("net/ipv4/conf/eth0.100/forwarding"), "net/ipv4/conf/eth0.100/forwarding");
+        assert_eq!(
+            proc_path("net/ipv4/conf/eth0.100/forwarding"),
+            "net/ipv4/conf/eth0.100/forwarding"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! mount or field, and nothing is left behind.
 
 use super::devices;
-use super::mount::{MountKind, Spec as MountSpec};
+use super::mount_spec::{MountKind, Spec as MountSpec};
 use super::{propagation, sysctl};
 use crate::error::{Error, Result};
 use oci_spec::runtime::Spec;
@@ -12,10 +12,45 @@ use std::path::Path;
 /// Filesystems the kernel may not list in /proc/filesystems until their
 /// module is loaded by the mount itself.
 const COMMON_FS: &[&str] = &[
-    "tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay", "ramfs", "hugetlbfs", "bpf",
-    "securityfs", "debugfs", "tracefs", "fuse", "fusectl", "configfs", "binfmt_misc", "pstore", "efivarfs",
-    "nfs", "nfs4", "cifs", "smb3", "9p", "virtiofs", "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "iso9660",
-    "squashfs", "erofs", "zfs", "autofs", "devtmpfs", "nsfs",
+    "tmpfs",
+    "proc",
+    "sysfs",
+    "devpts",
+    "mqueue",
+    "cgroup",
+    "cgroup2",
+    "overlay",
+    "ramfs",
+    "hugetlbfs",
+    "bpf",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "fuse",
+    "fusectl",
+    "configfs",
+    "binfmt_misc",
+    "pstore",
+    "efivarfs",
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "9p",
+    "virtiofs",
+    "ext2",
+    "ext3",
+    "ext4",
+    "xfs",
+    "btrfs",
+    "vfat",
+    "iso9660",
+    "squashfs",
+    "erofs",
+    "zfs",
+    "autofs",
+    "devtmpfs",
+    "nsfs",
 ];
 
 fn fs_known(t: &str) -> bool {
@@ -29,8 +64,12 @@ fn fs_known(t: &str) -> bool {
 
 /// modules.alias names `fs-TYPE` for every filesystem module.
 fn module_provides(t: &str) -> bool {
-    let Ok(u) = nix::sys::utsname::uname() else { return false };
-    let path = Path::new("/lib/modules").join(u.release()).join("modules.alias");
+    let Ok(u) = nix::sys::utsname::uname() else {
+        return false;
+    };
+    let path = Path::new("/lib/modules")
+        .join(u.release())
+        .join("modules.alias");
     let needle = format!("alias fs-{t} ");
     std::fs::read_to_string(path).is_ok_and(|s| s.lines().any(|l| l.starts_with(&needle)))
 }
@@ -57,17 +96,25 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
         }
     }
     if let Some(l) = linux {
-        for (field, paths) in [("maskedPaths", l.masked_paths()), ("readonlyPaths", l.readonly_paths())] {
+        for (field, paths) in [
+            ("maskedPaths", l.masked_paths()),
+            ("readonlyPaths", l.readonly_paths()),
+        ] {
             for p in paths.iter().flatten() {
                 if !p.starts_with('/') {
-                    return Err(Error::Spec(format!("linux.{field} {p:?}: must be an absolute path")));
+                    return Err(Error::Spec(format!(
+                        "linux.{field} {p:?}: must be an absolute path"
+                    )));
                 }
             }
         }
         let devs = l.devices().clone().unwrap_or_default();
         for d in &devs {
             if !d.path().is_absolute() {
-                return Err(Error::Spec(format!("linux.devices {:?}: path must be absolute", d.path())));
+                return Err(Error::Spec(format!(
+                    "linux.devices {:?}: path must be absolute",
+                    d.path()
+                )));
             }
         }
         devices::plan(&devs)?;
@@ -80,7 +127,7 @@ mod tests {
     use super::*;
 
     fn spec(json: &str) -> Spec {
-        let base = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"#;
+        let base = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},"#;
         serde_json::from_str(&format!("{base}{json}}}")).unwrap()
     }
 
@@ -123,28 +170,45 @@ mod tests {
     }
 
     #[test]
+    fn idmapped_mounts_are_refused_not_ignored() {
+        let e = err(
+            r#""mounts":[{"destination":"/m","type":"bind","source":"/tmp","options":["rbind","idmap"]}]"#,
+        );
+        assert!(e.contains("/m") && e.contains("idmap"), "{e}");
+    }
+
+    #[test]
     fn missing_bind_source() {
-        let e = err(r#""mounts":[{"destination":"/data","type":"bind","source":"no/such/dir","options":["rbind"]}]"#);
+        let e = err(
+            r#""mounts":[{"destination":"/data","type":"bind","source":"no/such/dir","options":["rbind"]}]"#,
+        );
         assert!(e.contains("/data") && e.contains("no/such/dir"), "{e}");
     }
 
     #[test]
     fn unknown_root_propagation() {
         let e = err(r#""linux":{"rootfsPropagation":"sideways"}"#);
-        assert!(e.contains("rootfsPropagation") && e.contains("sideways"), "{e}");
+        assert!(
+            e.contains("rootfsPropagation") && e.contains("sideways"),
+            "{e}"
+        );
     }
 
     #[test]
     fn sysctl_needs_its_namespace() {
         let e = err(r#""linux":{"sysctl":{"net.ipv4.ip_forward":"1"}}"#);
         assert!(e.contains("net.ipv4.ip_forward"), "{e}");
-        let e = err(r#""linux":{"namespaces":[{"type":"ipc"}],"sysctl":{"kernel.core_pattern":"|/x"}}"#);
+        let e = err(
+            r#""linux":{"namespaces":[{"type":"ipc"}],"sysctl":{"kernel.core_pattern":"|/x"}}"#,
+        );
         assert!(e.contains("kernel.core_pattern"), "{e}");
     }
 
     #[test]
     fn proc_mounts_are_restricted() {
-        let e = err(r#""mounts":[{"destination":"/proc/sys","type":"bind","source":"/tmp","options":["bind"]}]"#);
+        let e = err(
+            r#""mounts":[{"destination":"/proc/sys","type":"bind","source":"/tmp","options":["bind"]}]"#,
+        );
         assert!(e.contains("/proc/sys") && e.contains("inside /proc"), "{e}");
         let e = err(r#""mounts":[{"destination":"/proc","type":"tmpfs","source":"tmpfs"}]"#);
         assert!(e.contains("/proc"), "{e}");

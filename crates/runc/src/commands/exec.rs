@@ -14,15 +14,21 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     let c = Container::load(root, &a.id)?;
     let process = match &a.process {
         Some(file) => {
-            let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            serde_json::from_slice::<Process>(&text).with_context(|| format!("{}: invalid process", file.display()))?
+            let text =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            serde_json::from_slice::<Process>(&text)
+                .with_context(|| format!("{}: invalid process", file.display()))?
         }
         None => from_flags(&c, a)?,
     };
     let console = a
         .console_socket
         .as_ref()
-        .map(|p| UnixStream::connect(p).map(OwnedFd::from).with_context(|| format!("connecting to {}", p.display())))
+        .map(|p| {
+            UnixStream::connect(p)
+                .map(OwnedFd::from)
+                .with_context(|| format!("connecting to {}", p.display()))
+        })
         .transpose()?;
     Ok(c.exec(ExecOpts {
         process,
@@ -37,7 +43,12 @@ fn from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
     if a.command.is_empty() {
         bail!("exec: no command given (pass COMMAND or --process)");
     }
-    let base = c.state.spec.process().as_ref().context("the container has no process spec")?;
+    let base = c
+        .state
+        .spec
+        .process()
+        .as_ref()
+        .context("the container has no process spec")?;
     let mut p = serde_json::to_value(base)?;
     p["args"] = json!(a.command);
     p["terminal"] = json!(a.tty);

@@ -52,7 +52,10 @@ pub fn run(root: &Path, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32>
         return Ok(0);
     }
     let _ = keep; // the foreground run always cleans up; --keep is accepted for compatibility
-    Ok(container::run_foreground(RunOpts { create: opts(root, a), console })?)
+    Ok(container::run_foreground(RunOpts {
+        create: opts(root, a),
+        console,
+    })?)
 }
 
 pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<()> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 pub fn state(root: &Path, id: &str) -> Result<()> {
     let c = Container::load(root, id)?;
-    println!("{}", serde_json::to_string_pretty(&c.oci_state())?);
+    crate::output::line(&serde_json::to_string_pretty(&c.oci_state())?);
     Ok(())
 }
 
@@ -14,24 +14,38 @@ pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
     let all = container::list(root)?;
     if quiet {
         for (s, _) in &all {
-            println!("{}", s.id);
+            crate::output::line(&s.id);
         }
         return Ok(());
     }
     match format {
         "json" => {
             let v: Vec<_> = all.iter().map(|(s, st)| s.to_oci_json(*st)).collect();
-            println!("{}", serde_json::to_string(&v)?);
+            crate::output::line(&serde_json::to_string(&v)?);
         }
         "table" => {
             let rows: Vec<[String; 6]> = all
                 .iter()
                 .map(|(s, st)| {
-                    let pid = if *st == gantry_oci::state::Status::Stopped { 0 } else { s.init_pid };
-                    [s.id.clone(), pid.to_string(), st.to_string(), s.bundle.display().to_string(), s.created.clone(), s.owner.clone()]
+                    let pid = if *st == gantry_oci::state::Status::Stopped {
+                        0
+                    } else {
+                        s.init_pid
+                    };
+                    [
+                        s.id.clone(),
+                        pid.to_string(),
+                        st.to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.clone(),
+                        s.owner.clone(),
+                    ]
                 })
                 .collect();
-            print_table(&["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], &rows);
+            print_table(
+                &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+                &rows,
+            );
         }
         other => anyhow::bail!("invalid format option {other:?}: use table or json"),
     }
@@ -58,7 +72,7 @@ fn print_table(header: &[&str; 6], rows: &[[String; 6]]) {
                 s.push_str(&format!("{c:<w$}", w = width[i]));
             }
         }
-        println!("{s}");
+        crate::output::line(&s);
     };
     line(header.to_vec());
     for r in rows {
@@ -71,12 +85,20 @@ pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()>
     let c = Container::load(root, id)?;
     let pids = c.pids()?;
     match format {
-        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "json" => crate::output::line(&serde_json::to_string(&pids)?),
         "table" => {
-            let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+            let args: Vec<String> = if ps_args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                ps_args.to_vec()
+            };
             let out = std::process::Command::new("ps").args(&args).output()?;
             if !out.status.success() {
-                anyhow::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+                anyhow::bail!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
@@ -85,11 +107,14 @@ pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()>
                 .split_whitespace()
                 .position(|h| h == "PID")
                 .ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
-            println!("{header}");
+            crate::output::line(header);
             for line in lines {
-                let pid = line.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok());
+                let pid = line
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
-                    println!("{line}");
+                    crate::output::line(line);
                 }
             }
         }

@@ -17,9 +17,11 @@ pub fn run(root: &Path, a: &UpdateArgs) -> Result<()> {
             if p.as_os_str() == "-" {
                 std::io::stdin().read_to_string(&mut text)?;
             } else {
-                text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
             }
-            serde_json::from_str(&text).with_context(|| format!("{}: invalid resources JSON", p.display()))?
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: invalid resources JSON", p.display()))?
         }
         None => serde_json::from_value(from_flags(a)?).context("building resources")?,
     };
@@ -37,7 +39,10 @@ fn from_flags(a: &UpdateArgs) -> Result<Value> {
         ("kernelTCP", "--kernel-memory-tcp", &a.kernel_memory_tcp),
     ] {
         if let Some(v) = val {
-            mem.insert(key.into(), json!(ram_in_bytes(v).with_context(|| format!("{flag} {v:?}"))?));
+            mem.insert(
+                key.into(),
+                json!(ram_in_bytes(v).with_context(|| format!("{flag} {v:?}"))?),
+            );
         }
     }
     let mut cpu = Map::new();
@@ -75,7 +80,10 @@ pub fn ram_in_bytes(s: &str) -> Result<i64> {
         return Ok(-1);
     }
     let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix("ib").or_else(|| t.strip_suffix('b')).unwrap_or(&t);
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
     let (num, mult) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1i64 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),
@@ -84,7 +92,10 @@ pub fn ram_in_bytes(s: &str) -> Result<i64> {
         Some('p') => (&t[..t.len() - 1], 1 << 50),
         _ => (t, 1),
     };
-    let n: f64 = num.trim().parse().map_err(|_| anyhow::anyhow!("not a size: {s:?}"))?;
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("not a size: {s:?}"))?;
     if n < 0.0 {
         bail!("negative size {s:?}");
     }
@@ -93,8 +104,12 @@ pub fn ram_in_bytes(s: &str) -> Result<i64> {
 
 /// "5s", "500ms", "1m" → Duration.
 fn parse_interval(s: &str) -> Result<Duration> {
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("--interval {s:?}: not a duration"))?;
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--interval {s:?}: not a duration"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -119,7 +134,7 @@ pub fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
             }
             c.stats()?
         };
-        println!("{}", json!({ "type": "stats", "id": id, "data": stats }));
+        crate::output::line(&json!({ "type": "stats", "id": id, "data": stats }).to_string());
         if once {
             return Ok(());
         }
