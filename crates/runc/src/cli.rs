@@ -124,6 +124,8 @@ pub enum Command {
         #[arg(long, default_value = "5s")]
         interval: String,
     },
+    /// Show what this runtime supports (runtime-spec features JSON).
+    Features,
     /// Suspend every process of a container.
     Pause { id: String },
     /// Resume a paused container.

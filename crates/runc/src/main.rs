@@ -96,6 +96,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             stats,
             interval,
         } => commands::update::events(root, &id, stats, &interval)?,
+        Command::Features => crate::output::line(&serde_json::to_string_pretty(
+            &gantry_oci::features::features(),
+        )?),
         Command::Pause { id } => lifecycle::pause(root, &id)?,
         Command::Resume { id } => lifecycle::resume(root, &id)?,
     }

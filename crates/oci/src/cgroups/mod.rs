@@ -19,12 +19,14 @@ mod devices_v1;
 mod freezer;
 mod fs;
 mod host;
+mod oom;
 mod paths;
 mod stats;
 mod v1;
 mod v2;
 
 pub use host::{host_mode, Host, Mode, UnifiedHierarchy, V1Hierarchy};
+pub use oom::OomWatcher;
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, MemoryEntry, MemoryStats, PidsStats, Stats,
     Throttling,

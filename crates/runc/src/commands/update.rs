@@ -122,23 +122,49 @@ fn parse_interval(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// `events --stats` prints one stats event; otherwise one every interval
-/// until the container stops.
+/// `events --stats` prints one stats event; otherwise a stats event every
+/// interval and an `oom` event as each OOM happens, until the container stops.
 pub fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
     let every = parse_interval(interval)?;
-    loop {
-        let stats = {
-            let c = Container::load(root, id)?;
-            if c.status() == gantry_oci::state::Status::Stopped {
-                bail!("container {id:?} is stopped");
-            }
-            c.stats()?
-        };
-        crate::output::line(&json!({ "type": "stats", "id": id, "data": stats }).to_string());
+    let mut oom = {
+        let c = Container::load(root, id)?;
         if once {
+            crate::output::line(
+                &json!({ "type": "stats", "id": id, "data": c.stats()? }).to_string(),
+            );
             return Ok(());
         }
-        std::thread::sleep(every);
+        gantry_oci::cgroups::OomWatcher::new(&c.state.cgroup)?
+    };
+    let mut next_stats = std::time::Instant::now();
+    loop {
+        let now = std::time::Instant::now();
+        if now >= next_stats {
+            let c = Container::load(root, id)?;
+            if c.status() == gantry_oci::state::Status::Stopped {
+                return Ok(());
+            }
+            crate::output::line(
+                &json!({ "type": "stats", "id": id, "data": c.stats()? }).to_string(),
+            );
+            next_stats = now + every;
+        }
+        let wait = next_stats.saturating_duration_since(std::time::Instant::now());
+        match &mut oom {
+            Some(w) => {
+                let mut fds = [nix::poll::PollFd::new(w.fd(), nix::poll::PollFlags::POLLIN)];
+                let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+                let ready = nix::poll::poll(
+                    &mut fds,
+                    nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
+                )
+                .unwrap_or(0);
+                if ready > 0 && w.consume() {
+                    crate::output::line(&json!({ "type": "oom", "id": id }).to_string());
+                }
+            }
+            None => std::thread::sleep(wait),
+        }
     }
 }
 
