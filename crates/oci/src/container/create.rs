@@ -61,6 +61,17 @@ impl Drop for Undo<'_> {
 /// Creates container `opts.id`; `console` is the connected console socket
 /// when the process wants a terminal.
 pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> {
+    create_relaying(opts, console, false).map(|(c, _)| c)
+}
+
+/// As [`create`]; with `relay`, a terminal without a console socket gets a
+/// socketpair whose far end (returned) will receive the pty master — for a
+/// foreground `run` that relays the terminal itself.
+pub(crate) fn create_relaying(
+    opts: &CreateOpts,
+    console: Option<OwnedFd>,
+    relay: bool,
+) -> Result<(Container, Option<OwnedFd>)> {
     validate_id(&opts.id)?;
     let bundle = load_bundle(&opts.bundle)?;
     rootfs::validate(&bundle.spec, &bundle.dir)?;
@@ -75,7 +86,13 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
         .process()
         .as_ref()
         .ok_or_else(|| Error::Spec("process: missing".into()))?;
-    match (process.terminal().unwrap_or(false), console.is_some()) {
+    let terminal = process.terminal().unwrap_or(false);
+    let (console, relay_end) = if relay {
+        super::foreground::console_target(terminal, console)?
+    } else {
+        (console, None)
+    };
+    match (terminal, console.is_some()) {
         (true, false) => {
             return Err(Error::Spec(
                 "process.terminal is true: a --console-socket is needed to receive the terminal"
@@ -233,11 +250,12 @@ pub fn create(opts: &CreateOpts, console: Option<OwnedFd>) -> Result<Container> 
     }
     undo.armed = false;
     drop(undo);
-    Ok(Container {
+    let container = Container {
         state,
         dir,
         _lock: lock,
-    })
+    };
+    Ok((container, relay_end))
 }
 
 /// Joins namespaces given by path in a short-lived child, which then clones

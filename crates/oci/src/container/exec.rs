@@ -1,7 +1,7 @@
 //! `exec`: run another process inside a running container — join its
 //! namespaces and cgroup, then apply the process spec as the init does.
 
-use super::foreground::{block_signals, supervise, RawTerminal};
+use super::foreground::{block_signals, console_target, supervise, RawTerminal};
 use super::Container;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::flag;
@@ -11,7 +11,6 @@ use crate::process::init::apply_process;
 use crate::process::sync::{self, Msg};
 use crate::spec::ns_name;
 use crate::state::Status;
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -82,18 +81,7 @@ impl Container {
                     "a terminal for a detached exec needs --console-socket".into(),
                 ))
             }
-            (true, None) => {
-                let (a, b) = socketpair(
-                    AddressFamily::Unix,
-                    SockType::Stream,
-                    None,
-                    SockFlag::SOCK_CLOEXEC,
-                )
-                .ctx(|| "console socketpair".into())?;
-                (Some(a), Some(b))
-            }
-            (true, given) => (given, None),
-            (false, _) => (None, None),
+            (t, given) => console_target(t, given)?,
         };
         let sfd = if opts.detach {
             None

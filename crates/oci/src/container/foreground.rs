@@ -11,6 +11,29 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+/// Where a terminal's pty master goes: the caller's console socket if it
+/// gave one, else a socketpair whose other end (returned second) we relay
+/// ourselves. (None, None) when the process has no terminal.
+pub fn console_target(
+    terminal: bool,
+    given: Option<OwnedFd>,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match (terminal, given) {
+        (false, given) => Ok((given, None)),
+        (true, Some(g)) => Ok((Some(g), None)),
+        (true, None) => {
+            let (a, b) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .ctx(|| "console socketpair".into())?;
+            Ok((Some(a), Some(b)))
+        }
+    }
+}
+
 /// Blocks the signals we forward (before the child exists, so none is lost;
 /// the child restores its mask before exec) and returns a signalfd for them.
 pub fn block_signals() -> Result<SignalFd> {

@@ -1,11 +1,11 @@
 //! `run`: create + start; in the foreground, stay as the container's parent:
 //! relay the terminal, forward signals, reap, and exit with its status.
 
+use super::create::create_relaying;
 use super::foreground::{block_signals, supervise, RawTerminal};
-use super::{create, destroy, Container, CreateOpts};
-use crate::error::{Context, Error, Result};
+use super::{destroy, Container, CreateOpts};
+use crate::error::{Error, Result};
 use crate::process::console;
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 pub struct RunOpts {
@@ -19,21 +19,7 @@ pub struct RunOpts {
 pub fn run_foreground(opts: RunOpts) -> Result<i32> {
     let sfd = block_signals()?;
 
-    let wants_tty = wants_terminal(&opts.create)?;
-    let (console, relay_end) = match (wants_tty, opts.console) {
-        (true, None) => {
-            let (a, b) = socketpair(
-                AddressFamily::Unix,
-                SockType::Stream,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .ctx(|| "console socketpair".into())?;
-            (Some(a), Some(b))
-        }
-        (_, given) => (given, None),
-    };
-    let mut c = create(&opts.create, console)?;
+    let (mut c, relay_end) = create_relaying(&opts.create, opts.console, true)?;
     let master = relay_end
         .map(|s| console::recv_fd(s.as_raw_fd()))
         .transpose()?;
@@ -56,10 +42,4 @@ pub fn run_foreground(opts: RunOpts) -> Result<i32> {
         Err(e) => return Err(e),
     }
     Ok(code)
-}
-
-fn wants_terminal(opts: &CreateOpts) -> Result<bool> {
-    let text = std::fs::read(opts.bundle.join("config.json")).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-    Ok(v["process"]["terminal"].as_bool().unwrap_or(false))
 }
