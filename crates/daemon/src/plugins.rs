@@ -1,0 +1,260 @@
+//! The built-in plugins: their types, ids, requirements and init functions (containerd's
+//! plugin type names, so that `ctr plugins ls` reads the same).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_api::services;
+use gantry_store::Store;
+
+use crate::exchange::Exchange;
+use crate::gc::{parse_duration, GcScheduler};
+use crate::plugin::{InitContext, Instance, Registration};
+use crate::services::{Deps, GrpcService};
+
+/// Applies the configured message size limits (containerd's default 16 MiB instead of
+/// tonic's 4 MiB) to a generated server.
+macro_rules! limited {
+    ($limits:expr, $server:expr $(,)?) => {{
+        let (recv, send) = $limits;
+        let server = $server;
+        let server = if recv > 0 {
+            server.max_decoding_message_size(recv)
+        } else {
+            server
+        };
+        if send > 0 {
+            server.max_encoding_message_size(send)
+        } else {
+            server
+        }
+    }};
+}
+
+pub const CONTENT: &str = "io.containerd.content.v1";
+pub const METADATA: &str = "io.containerd.metadata.v1";
+pub const EVENT: &str = "io.containerd.event.v1";
+pub const GC: &str = "io.containerd.gc.v1";
+pub const GRPC: &str = "io.containerd.grpc.v1";
+
+/// Where the content plugin keeps blobs and ingests.
+pub struct ContentRoot(pub PathBuf);
+
+pub fn builtin() -> Vec<Registration> {
+    vec![
+        Registration {
+            r#type: CONTENT,
+            id: "content",
+            requires: &[],
+            init: init_content,
+        },
+        Registration {
+            r#type: EVENT,
+            id: "exchange",
+            requires: &[],
+            init: |_| Ok(Arc::new(Exchange::default())),
+        },
+        Registration {
+            r#type: METADATA,
+            id: "redb",
+            requires: &[CONTENT, EVENT],
+            init: init_metadata,
+        },
+        Registration {
+            r#type: GC,
+            id: "scheduler",
+            requires: &[METADATA],
+            init: init_gc,
+        },
+        Registration {
+            r#type: GRPC,
+            id: "version",
+            requires: &[],
+            init: |_| {
+                grpc(|r| {
+                    r.add_service(services::version::v1::version_server::VersionServer::new(
+                        crate::services::version::VersionService,
+                    ));
+                })
+            },
+        },
+        Registration {
+            r#type: GRPC,
+            id: "healthcheck",
+            requires: &[],
+            init: init_health,
+        },
+        Registration {
+            r#type: GRPC,
+            id: "namespaces",
+            requires: &[METADATA, GC, EVENT],
+            init: |ctx| {
+                let d = deps(ctx)?;
+                let lim = ctx.grpc_limits;
+                grpc(move |r| {
+                    r.add_service(limited!(
+                        lim,
+                        services::namespaces::v1::namespaces_server::NamespacesServer::new(
+                            crate::services::namespaces::NamespacesService(d.clone()),
+                        ),
+                    ));
+                })
+            },
+        },
+        Registration {
+            r#type: GRPC,
+            id: "containers",
+            requires: &[METADATA, GC, EVENT],
+            init: |ctx| {
+                let d = deps(ctx)?;
+                let lim = ctx.grpc_limits;
+                grpc(move |r| {
+                    r.add_service(limited!(
+                        lim,
+                        services::containers::v1::containers_server::ContainersServer::new(
+                            crate::services::containers::ContainersService(d.clone()),
+                        ),
+                    ));
+                })
+            },
+        },
+        Registration {
+            r#type: GRPC,
+            id: "content",
+            requires: &[METADATA, GC, EVENT],
+            init: |ctx| {
+                let d = deps(ctx)?;
+                let lim = ctx.grpc_limits;
+                grpc(move |r| {
+                    r.add_service(limited!(
+                        lim,
+                        services::content::v1::content_server::ContentServer::new(
+                            crate::services::content::ContentService(d.clone()),
+                        )
+                    ));
+                })
+            },
+        },
+        Registration {
+            r#type: GRPC,
+            id: "images",
+            requires: &[METADATA, GC, EVENT],
+            init: |ctx| {
+                let d = deps(ctx)?;
+                let lim = ctx.grpc_limits;
+                grpc(move |r| {
+                    r.add_service(limited!(
+                        lim,
+                        services::images::v1::images_server::ImagesServer::new(
+                            crate::services::images::ImagesService(d.clone()),
+                        )
+                    ));
+                })
+            },
+        },
+        Registration {
+            r#type: GRPC,
+            id: "leases",
+            requires: &[METADATA, GC, EVENT],
+            init: |ctx| {
+                let d = deps(ctx)?;
+                let lim = ctx.grpc_limits;
+                grpc(move |r| {
+                    r.add_service(limited!(
+                        lim,
+                        services::leases::v1::leases_server::LeasesServer::new(
+                            crate::services::leases::LeasesService(d.clone()),
+                        )
+                    ));
+                })
+            },
+        },
+        Registration {
+            r#type: GRPC,
+            id: "events",
+            requires: &[EVENT],
+            init: |ctx| {
+                let ex = ctx.get::<Exchange>(EVENT)?;
+                grpc(move |r| {
+                    r.add_service(services::events::v1::events_server::EventsServer::new(
+                        crate::services::events::EventsService(ex.clone()),
+                    ));
+                })
+            },
+        },
+        Registration {
+            r#type: GRPC,
+            id: "introspection",
+            requires: &["*"],
+            init: |ctx| {
+                let uuid = crate::services::introspection::load_uuid(&ctx.root)?;
+                let plugins = ctx.plugin_list.clone();
+                grpc(move |r| {
+                    r.add_service(
+                        services::introspection::v1::introspection_server::IntrospectionServer::new(
+                            crate::services::introspection::IntrospectionService {
+                                plugins: plugins.clone(),
+                                uuid: uuid.clone(),
+                            },
+                        ),
+                    );
+                })
+            },
+        },
+    ]
+}
+
+fn grpc(
+    f: impl Fn(&mut tonic::service::RoutesBuilder) + Send + Sync + 'static,
+) -> Result<Instance, String> {
+    Ok(Arc::new(GrpcService(Box::new(f))))
+}
+
+fn deps(ctx: &InitContext) -> Result<Deps, String> {
+    Ok(Deps {
+        store: ctx.get::<Store>(METADATA)?,
+        exchange: ctx.get::<Exchange>(EVENT)?,
+        gc: ctx.get::<GcScheduler>(GC)?,
+    })
+}
+
+fn init_content(ctx: &mut InitContext) -> Result<Instance, String> {
+    gantry_store::db::mkdir_private(&ctx.root).map_err(|e| e.to_string())?;
+    ctx.exports
+        .insert("root".into(), ctx.root.display().to_string());
+    Ok(Arc::new(ContentRoot(ctx.root.clone())))
+}
+
+fn init_metadata(ctx: &mut InitContext) -> Result<Instance, String> {
+    let content = ctx.get::<ContentRoot>(CONTENT)?;
+    let path = ctx.root.join("meta.redb");
+    let store = Store::open(&path, &content.0).map_err(|e| e.to_string())?;
+    ctx.exports
+        .insert("path".into(), path.display().to_string());
+    Ok(Arc::new(store))
+}
+
+fn init_gc(ctx: &mut InitContext) -> Result<Instance, String> {
+    let store = ctx.get::<Store>(METADATA)?;
+    let dur = |key: &str, default: Duration| -> Result<Duration, String> {
+        match ctx
+            .plugin_config
+            .and_then(|c| c.get(key))
+            .and_then(|v| v.as_str())
+        {
+            Some(s) => parse_duration(s).ok_or_else(|| format!("invalid duration {key} = {s:?}")),
+            None => Ok(default),
+        }
+    };
+    let startup = dur("startup_delay", Duration::from_millis(100))?;
+    let schedule = dur("schedule_delay", Duration::ZERO)?;
+    Ok(GcScheduler::start(store, startup, schedule))
+}
+
+fn init_health(_: &mut InitContext) -> Result<Instance, String> {
+    let (_reporter, service) = tonic_health::server::health_reporter();
+    grpc(move |r| {
+        r.add_service(service.clone());
+    })
+}
