@@ -275,8 +275,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", "--runs", type=int, default=200, help="measured rounds per runtime (default 200)")
     p.add_argument("--warmup", type=int, default=5, help="unmeasured rounds first (default 5)")
-    p.add_argument("--gantry", default=os.path.join(REPO, "target/release/gantry-runc"),
-                   help="gantry-runc binary (default target/release/gantry-runc)")
+    p.add_argument("--gantry", default=os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/gantry-runc"),
+                   help="gantry-runc binary (default: the static build of scripts/build-release.sh)")
     p.add_argument("--runtimes", default="gantry-runc,runc,crun", help="comma-separated subset")
     p.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"), help="file to append to")
     p.add_argument("--no-write", action="store_true", help="print only, do not touch RESULTS.md")

@@ -110,6 +110,12 @@ fn start_fails_unless_created() {
 fn concurrent_starts_start_once() {
     need_root!();
     let rt = rt();
+    if rt.runc_deviates(
+        "runc 1.1 takes no lock across `start`s: a loser that saw `created` can block forever \
+         on the exec fifo the winner already consumed",
+    ) {
+        return;
+    }
     let b = Bundle::new();
     b.writable().sh("echo x >> /starts; exec sleep 1000");
     let id = unique_id("life");
