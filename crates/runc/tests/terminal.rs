@@ -82,3 +82,31 @@ fn console_socket_without_terminal_is_refused() {
     assert_clear_error(&rt, &out, &["console", "terminal"]);
     assert!(rt.status(&id).is_none());
 }
+
+/// `run` in the foreground with a terminal and no console socket: the runtime relays the
+/// pty itself between its own terminal and the container, and exits with the status.
+#[test]
+fn foreground_run_relays_its_own_terminal() {
+    need_root!();
+    let rt = rt();
+    let b = tty_bundle("tty; read line; echo got-$line; exit 3");
+    let id = unique_id("tty");
+    // Give the runtime a terminal of its own: a pty whose slave is its stdio.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut cmd = rt.command();
+    cmd.args(["run", "--bundle", b.path_str(), &id])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut child = cmd.spawn().unwrap();
+    let master = pty.master;
+    let before = read_until(&master, "/dev/pts/", T);
+    assert!(before.contains("/dev/pts/0"), "{before:?}");
+    write_all(&master, "typed\n");
+    let after = read_until(&master, "got-typed", T);
+    assert!(after.contains("got-typed"), "{after:?}");
+    let status = gantry_testutil::runtime::wait_timeout(&mut child, T).expect("run exits");
+    assert_eq!(status.code(), Some(3));
+    assert!(rt.status(&id).is_none(), "foreground run cleans up");
+}
