@@ -32,7 +32,7 @@ pub fn features() -> Value {
                 "rdma": false,
                 "hostMode": mode.map(|m| format!("{m:?}").to_lowercase()),
             },
-            "seccomp": { "enabled": false },
+            "seccomp": crate::seccomp::features(),
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
             "intelRdt": { "enabled": false },

@@ -9,12 +9,14 @@
 
 pub mod cgroups;
 pub mod container;
+pub mod criu;
 pub mod error;
 pub mod features;
 pub mod hooks;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 

@@ -130,6 +130,10 @@ pub enum Command {
     Pause { id: String },
     /// Resume a paused container.
     Resume { id: String },
+    /// Checkpoint a running container with criu.
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a checkpoint made with criu.
+    Restore(RestoreArgs),
 }
 
 #[derive(Args, Debug)]
@@ -238,4 +242,71 @@ pub struct UpdateArgs {
     pub kernel_memory_tcp: Option<String>,
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+}
+
+/// criu options shared by checkpoint and restore (runc's names).
+#[derive(Args, Debug)]
+pub struct CriuArgs {
+    /// Where the checkpoint images are (default: ./checkpoint).
+    #[arg(long = "image-path", value_name = "DIR")]
+    pub image_path: Option<PathBuf>,
+    /// Where criu writes its log and temporary files (default: the image path).
+    #[arg(long = "work-path", value_name = "DIR")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs (a process attached to the caller's terminal).
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Handle file locks.
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// criu's cgroups mode: soft, full, strict or ignore.
+    #[arg(long = "manage-cgroups-mode", value_name = "MODE")]
+    pub manage_cgroups_mode: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// A previous (pre-)dump's images, relative to the image path.
+    #[arg(long = "parent-path", value_name = "DIR")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the container running after the checkpoint.
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// Dump memory only (for a later dump with --parent-path).
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Detach from the restored container's process.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Unix socket that receives the pty master of a terminal container.
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the restored init's pid to.
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Accepted for compatibility: criu sets up the root itself.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Accepted for compatibility.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
 }

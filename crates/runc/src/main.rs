@@ -33,6 +33,17 @@ fn main() {
         format: cli.log_format,
         debug: cli.debug,
     };
+    // CVE-2019-5736: commands that fork into a container first make sure
+    // our binary cannot be rewritten from inside it (may re-exec us).
+    if matches!(
+        cli.command,
+        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_))
+    ) {
+        if let Err(e) = gantry_oci::process::exe_guard::ensure_protected() {
+            logger.error(&e.to_string());
+            std::process::exit(1);
+        }
+    }
     logger.debug(&format!(
         "command line: {:?}",
         std::env::args().collect::<Vec<_>>()
@@ -101,6 +112,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         )?),
         Command::Pause { id } => lifecycle::pause(root, &id)?,
         Command::Resume { id } => lifecycle::resume(root, &id)?,
+        Command::Checkpoint(a) => commands::checkpoint::checkpoint(root, &cli.criu, &a)?,
+        Command::Restore(a) => return commands::checkpoint::restore(root, &cli.criu, &a),
     }
     Ok(0)
 }

@@ -354,3 +354,32 @@ fn container_mounts_stay_out_of_the_host() {
     // Other tests may mount concurrently, so only this bundle's absence is exact.
     let _ = (before, after);
 }
+
+/// Without a cgroup namespace the cgroup mount shows the container's own cgroup
+/// (bound from the host), never the runtime's: the init may not have been moved
+/// into its cgroup yet when the mounts are made.
+#[test]
+fn cgroup_mount_without_cgroupns_shows_the_containers_own_cgroup() {
+    need_root!();
+    let rt = rt();
+    let b = Bundle::new();
+    let id = unique_id("cgown");
+    let cg = format!("/gantry-test-{id}");
+    b.cgroups_path(&cg)
+        .remove_namespace("cgroup")
+        .args(&["cat", "/proc/self/mountinfo"]);
+    let out = rt.run(&id, &b).ok();
+    let roots: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" - cgroup "))
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert!(!roots.is_empty(), "no cgroup v1 mounts:\n{out}");
+    for root in roots {
+        assert!(
+            root.ends_with(&cg),
+            "a cgroup mount shows {root}, not {cg}:\n{out}"
+        );
+    }
+}

@@ -113,6 +113,11 @@ pub(crate) fn create_relaying(
         .as_ref()
         .ok_or_else(|| Error::Spec("linux: missing".into()))?;
     let cgroup = CgroupManager::new(linux.cgroups_path().as_deref(), &opts.id)?;
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|s| crate::seccomp::compile(s, process.no_new_privileges().unwrap_or(false)))
+        .transpose()?;
 
     ensure_root(&opts.root)?;
     let dir = opts.root.join(&opts.id);
@@ -179,6 +184,8 @@ pub(crate) fn create_relaying(
         wait_go,
         unshare_cgroupns,
         inherited: [parent_end.raw_fd(), lock.as_raw_fd()],
+        cgroup: &cgroup,
+        seccomp: seccomp.as_ref(),
     };
 
     let pid = if plan.join.is_empty() && !plan.creates(LinuxNamespaceType::Time) {
@@ -220,6 +227,11 @@ pub(crate) fn create_relaying(
                     return Err(e);
                 }
                 parent_end.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::SeccompFd(fd)) => {
+                let st =
+                    spec_state_json(&opts.id, Status::Creating, pid, &bundle.dir, &bundle.spec);
+                crate::seccomp::forward(seccomp.as_ref(), pid, fd, &parent_end, &st)?;
             }
             Some(Msg::Error(e)) => return Err(Error::Init(e)),
             Some(m) => return Err(Error::Init(format!("unexpected message {m:?}"))),

@@ -9,8 +9,9 @@ use crate::process::clone::fork_into;
 use crate::process::console;
 use crate::process::init::apply_process;
 use crate::process::sync::{self, Msg};
+use crate::seccomp::{Point, Program};
 use crate::spec::ns_name;
-use crate::state::Status;
+use crate::state::{spec_state_json, Status};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -64,6 +65,16 @@ impl Container {
             }
         }
         let pid = self.state.init_pid;
+        // runtime-spec's process has no seccomp of its own: an exec'd
+        // process gets the container's filter, compiled before any fork.
+        let seccomp = self
+            .state
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|s| crate::seccomp::compile(s, opts.process.no_new_privileges().unwrap_or(false)))
+            .transpose()?;
         let in_userns = self
             .state
             .spec
@@ -73,7 +84,7 @@ impl Container {
             .into_iter()
             .flatten()
             .any(|n| n.typ() == LinuxNamespaceType::User);
-        let ns = open_namespaces(pid)?;
+        let ns = open_namespaces(pid, self.state.init_start_time)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let (console, relay_end) = match (terminal, opts.console) {
             (true, None) if opts.detach => {
@@ -111,6 +122,7 @@ impl Container {
                         in_userns,
                         console.as_ref(),
                         opts.preserve_fds,
+                        seccomp.as_ref(),
                     );
                     let _ = child_end.send(&Msg::Error(err.to_string()));
                     // SAFETY: leave without running the parent's cleanups.
@@ -154,10 +166,27 @@ impl Container {
                 return Err(e);
             }
         };
-        match parent_end.recv()? {
-            Some(Msg::Ready) => {}
-            Some(Msg::Error(e)) => return Err(Error::Init(e)),
-            m => return Err(Error::Init(format!("exec: unexpected {m:?}"))),
+        loop {
+            match parent_end.recv()? {
+                Some(Msg::Ready) => break,
+                Some(Msg::SeccompFd(fd)) => {
+                    let st = spec_state_json(
+                        self.id(),
+                        Status::Running,
+                        pid,
+                        &self.state.bundle,
+                        &self.state.spec,
+                    );
+                    let sent =
+                        crate::seccomp::forward(seccomp.as_ref(), child, fd, &parent_end, &st);
+                    if let Err(e) = sent {
+                        kill_child();
+                        return Err(e);
+                    }
+                }
+                Some(Msg::Error(e)) => return Err(Error::Init(e)),
+                m => return Err(Error::Init(format!("exec: unexpected {m:?}"))),
+            }
         }
         if let Some(pf) = &opts.pid_file {
             std::fs::write(pf, child.to_string())
@@ -172,19 +201,43 @@ impl Container {
 }
 
 /// The container's namespaces that differ from ours, in join order.
-fn open_namespaces(pid: i32) -> Result<Vec<(LinuxNamespaceType, File)>> {
+///
+/// Opened through a descriptor of `/proc/PID` taken *before* checking the
+/// init's start time: if the init died and its pid went to another process
+/// the check fails, and if that happens after the check the descriptor stays
+/// bound to the dead init and opening its namespaces fails. Either way we
+/// never join a stranger's namespaces.
+fn open_namespaces(pid: i32, start_time: u64) -> Result<Vec<(LinuxNamespaceType, File)>> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    let dir = format!("/proc/{pid}");
+    let proc_dir = File::open(&dir).map_err(|e| Error::path("opening the init's", &dir, e))?;
+    if crate::state::proc_stat(pid).map(|(_, t)| t) != Some(start_time) {
+        return Err(Error::Init(format!(
+            "the container's init (pid {pid}) is gone: refusing to join pid {pid}'s namespaces"
+        )));
+    }
     let mut out = vec![];
     for t in ORDER {
-        let theirs = format!("/proc/{pid}/ns/{}", proc_name(t));
-        let Ok(meta) = std::fs::metadata(&theirs) else {
-            continue;
+        let rel = format!("ns/{}", proc_name(t));
+        let theirs = match openat(
+            &proc_dir,
+            rel.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => File::from(fd),
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(Error::sys(format!("opening {dir}/{rel}"), e)),
         };
+        let meta = theirs
+            .metadata()
+            .map_err(|e| Error::path("stat", format!("{dir}/{rel}"), e))?;
         let ours = std::fs::metadata(format!("/proc/self/ns/{}", proc_name(t)));
         if ours.is_ok_and(|o| o.ino() == meta.ino() && o.dev() == meta.dev()) {
             continue;
         }
-        let f = File::open(&theirs).map_err(|e| Error::path("opening namespace", &theirs, e))?;
-        out.push((t, f));
+        out.push((t, theirs));
     }
     Ok(out)
 }
@@ -197,6 +250,7 @@ fn exec_child(
     in_userns: bool,
     console_sock: Option<&OwnedFd>,
     preserve_fds: u32,
+    seccomp: Option<&Program>,
 ) -> Error {
     let r = (|| -> Result<(PathBuf, Vec<String>, Vec<String>)> {
         chan.expect(Msg::Go)?;
@@ -207,14 +261,20 @@ fn exec_child(
                 .map(|b| (b.height() as u16, b.width() as u16));
             console::setup_without_console_mount(sock.as_raw_fd(), size)?;
         }
-        apply_process(process, in_userns, preserve_fds)
+        let ready = apply_process(process, in_userns, preserve_fds, seccomp.map(|p| (p, chan)))?;
+        // The runtime's own syscalls before the filter goes in; Ready after
+        // it, so that a failed load is still reported to the parent.
+        crate::process::init::reset_signals();
+        if let Some(p) = seccomp {
+            p.load_at(Point::BeforeExec, chan)?;
+        }
+        Ok(ready)
     })();
     match r {
         Ok((path, args, env)) => {
             if let Err(e) = chan.send(&Msg::Ready) {
                 return e;
             }
-            crate::process::init::reset_signals();
             crate::process::exec::exec(&path, &args, &env)
         }
         Err(e) => e,

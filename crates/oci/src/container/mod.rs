@@ -1,7 +1,9 @@
 //! Container operations, one file each: create, start, kill, delete, run,
-//! pause/resume, list. A [`Container`] is a locked handle on one container's
-//! state directory under the runtime root.
+//! pause/resume, list, checkpoint/restore (through criu). A [`Container`]
+//! is a locked handle on one container's state directory under the runtime
+//! root.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod exec;
@@ -9,15 +11,18 @@ mod foreground;
 mod kill;
 mod list;
 mod pause;
+mod restore;
 mod run;
 mod start;
 mod update;
 
+pub use checkpoint::CheckpointOpts;
 pub use create::{create, CreateOpts};
 pub use delete::destroy;
 pub use exec::ExecOpts;
 pub use kill::parse_signal;
 pub use list::list;
+pub use restore::{restore, restore_foreground, RestoreOpts};
 pub use run::{run_foreground, RunOpts};
 
 use crate::error::{Context, Error, Result};

@@ -11,6 +11,7 @@ use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
 use crate::namespaces::Plan;
 use crate::rootfs::{self, RootfsContext};
+use crate::seccomp::{Point, Program};
 use crate::state::{spec_state_json, Status};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -41,6 +42,10 @@ pub struct InitArgs<'a> {
     /// the parent's end of the sync socket (else a dead parent is never
     /// noticed) and the state-dir lock.
     pub inherited: [RawFd; 2],
+    /// linux.seccomp, compiled by the parent.
+    pub seccomp: Option<&'a Program>,
+    /// The container's cgroup (what a cgroup mount binds without a cgroupns).
+    pub cgroup: &'a crate::cgroups::CgroupManager,
 }
 
 /// Never returns: either execs the container's program or exits non-zero
@@ -122,6 +127,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         bundle: a.bundle,
         in_userns,
         new_cgroupns: a.plan.has(LinuxNamespaceType::Cgroup),
+        cgroup: Some(a.cgroup),
     })?;
     let state = |status| spec_state_json(a.id, status, host_pid, a.bundle, spec);
     if hooks::has(spec, &[Kind::Prestart, Kind::CreateRuntime]) {
@@ -147,7 +153,15 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     if !a.no_new_keyring {
         join_session_keyring(a.id);
     }
-    let (path, args, env) = apply_process(process, in_userns, a.preserve_fds)?;
+    let (path, args, env) = apply_process(
+        process,
+        in_userns,
+        a.preserve_fds,
+        a.seccomp.map(|p| (p, a.sync)),
+    )?;
+    if let Some(p) = a.seccomp {
+        p.load_at(Point::BeforeReady, a.sync)?;
+    }
     Ok(Ready {
         path,
         args,
@@ -159,10 +173,13 @@ fn setup(a: &InitArgs) -> Result<Ready> {
 /// The process attributes shared by the init and `exec`: oom score, rlimits,
 /// LSM labels, capabilities, user, no_new_privs, cwd, environment and the
 /// program lookup. Returns (program path, args, env) ready for exec.
+/// A seccomp filter without no_new_privs is installed here, while the
+/// process still holds CAP_SYS_ADMIN.
 pub fn apply_process(
     process: &oci_spec::runtime::Process,
     in_userns: bool,
     preserve_fds: u32,
+    seccomp: Option<(&Program, &Channel)>,
 ) -> Result<(std::path::PathBuf, Vec<String>, Vec<String>)> {
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
@@ -181,6 +198,9 @@ pub fn apply_process(
         std::fs::create_dir_all(cwd).ctx(|| format!("process.cwd: creating {}", cwd.display()))?;
     }
     let caps = capabilities::Plan::new(process.capabilities().as_ref())?;
+    if let Some((p, sync)) = seccomp {
+        p.load_at(Point::BeforeCapsDrop, sync)?;
+    }
     if let Some(c) = &caps {
         c.before_user_switch()?;
     }
@@ -225,6 +245,13 @@ fn finish(a: &InitArgs, ready: Ready) -> Error {
     // startContainer hooks run before we answer `start`, so that they have
     // finished when `start` runs the poststart hooks.
     let state = spec_state_json(a.id, Status::Created, ready.host_pid, a.bundle, a.spec);
+    // These hooks run programs from the container's rootfs: they get the
+    // filter the container's own program gets.
+    if hooks::has(a.spec, &[Kind::StartContainer]) {
+        if let Some(Err(e)) = a.seccomp.map(|p| p.load_at(Point::BeforeExec, a.sync)) {
+            return e;
+        }
+    }
     if let Err(e) = hooks::run(a.spec, Kind::StartContainer, &state) {
         return e;
     }
@@ -233,6 +260,9 @@ fn finish(a: &InitArgs, ready: Ready) -> Error {
     }
     drop(fd);
     reset_signals();
+    if let Some(Err(e)) = a.seccomp.map(|p| p.load_at(Point::BeforeExec, a.sync)) {
+        return e;
+    }
     exec::exec(&ready.path, &ready.args, &ready.env)
 }
 

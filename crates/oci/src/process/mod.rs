@@ -5,6 +5,7 @@
 pub mod capabilities;
 pub mod clone;
 pub mod console;
+pub mod exe_guard;
 pub mod exec;
 pub mod init;
 pub mod rlimits;

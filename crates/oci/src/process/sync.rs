@@ -21,6 +21,11 @@ pub enum Msg {
     Pid(i32),
     /// either way: what failed.
     Error(String),
+    /// child → parent: the seccomp notify fd's number in the child, for the
+    /// parent to copy with pidfd_getfd.
+    SeccompFd(i32),
+    /// parent → child: the notify fd was copied.
+    SeccompDone,
 }
 
 pub struct Channel {
@@ -54,6 +59,15 @@ impl Channel {
                 buf.push(b'e');
                 buf.extend_from_slice(e.as_bytes());
             }
+            Msg::SeccompFd(fd) => {
+                buf.push(b'f');
+                buf.extend_from_slice(&fd.to_le_bytes());
+                // Sent under the just-loaded filter: write(2) is the one
+                // syscall SCMP_ACT_NOTIFY is refused for (see crate::seccomp).
+                nix::unistd::write(&self.fd, &buf).ctx(|| "sync: write".into())?;
+                return Ok(());
+            }
+            Msg::SeccompDone => buf.push(b'F'),
         }
         send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL).ctx(|| "sync: send".into())?;
         Ok(())
@@ -81,6 +95,10 @@ impl Channel {
                 Msg::Pid(i32::from_le_bytes(payload.try_into().unwrap_or_default()))
             }
             b'e' => Msg::Error(String::from_utf8_lossy(payload).into_owned()),
+            b'f' if payload.len() == 4 => {
+                Msg::SeccompFd(i32::from_le_bytes(payload.try_into().unwrap_or_default()))
+            }
+            b'F' => Msg::SeccompDone,
             t => return Err(Error::Other(format!("sync: unexpected message tag {t}"))),
         }))
     }

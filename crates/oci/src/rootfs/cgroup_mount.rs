@@ -86,6 +86,20 @@ fn v1_data(m: &MountInfo) -> String {
         .join(",")
 }
 
+/// The container's cgroup as /proc/self/cgroup lines would show it once the
+/// init is inside.
+fn members_of(cg: &crate::cgroups::CgroupManager) -> Vec<Membership> {
+    let line = |d: &crate::cgroups::CgroupDir, controllers: Vec<String>| Membership {
+        controllers,
+        path: Path::new("/").join(d.path.strip_prefix(&d.mount).unwrap_or(&d.path)),
+    };
+    cg.v1
+        .iter()
+        .map(|d| line(d, d.controllers.clone()))
+        .chain(cg.unified.iter().map(|d| line(d, Vec::new())))
+        .collect()
+}
+
 /// The host directory holding this process's cgroup in hierarchy `m`.
 fn own_dir(m: &MountInfo, members: &[Membership], v2: bool) -> PathBuf {
     let found = members.iter().find(|mb| {
@@ -105,6 +119,8 @@ pub fn apply(root: BorrowedFd, ctx: &RootfsContext, m: &Spec) -> Result<()> {
     let lay = layout()?;
     let members = if ctx.new_cgroupns {
         Vec::new()
+    } else if let Some(cg) = ctx.cgroup {
+        members_of(cg)
     } else {
         parse_proc_cgroup(
             &std::fs::read_to_string("/proc/thread-self/cgroup")

@@ -57,6 +57,10 @@ pub struct RootfsContext<'a> {
     pub in_userns: bool,
     /// The container has its own cgroup namespace (affects cgroup mounts).
     pub new_cgroupns: bool,
+    /// The container's cgroup: without a cgroup namespace its directories are
+    /// what a cgroup mount shows. The init may not be inside it yet (the
+    /// parent moves it in concurrently), so /proc/self/cgroup cannot tell.
+    pub cgroup: Option<&'a crate::cgroups::CgroupManager>,
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {

@@ -112,6 +112,7 @@ pub(super) fn ctx<'a>(spec: &'a Spec, rootfs: &'a Path, bundle: &'a Path) -> Roo
         bundle,
         in_userns: false,
         new_cgroupns: false,
+        cgroup: None,
     }
 }
 
