@@ -610,3 +610,69 @@ fn start_container_hooks_run_under_the_filter() {
         assert!(!c.b.in_rootfs("hookdir").exists());
     }
 }
+
+#[test]
+fn features_list_seccomp_support() {
+    need_root!();
+    let rt = rt();
+    let out = rt.cmd(&["features"]).ok();
+    let f: Value = serde_json::from_str(&out.stdout).unwrap();
+    let s = &f["linux"]["seccomp"];
+    assert_eq!(s["enabled"], true, "{s}");
+    let list = |key: &str| -> Vec<String> {
+        s[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} missing: {s}"))
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect()
+    };
+    let actions = list("actions");
+    for a in [
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_NOTIFY",
+        "SCMP_ACT_ALLOW",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a}: {s}");
+    }
+    assert_eq!(list("operators").len(), 7, "{s}");
+    let archs = list("archs");
+    for a in ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"] {
+        assert!(archs.iter().any(|x| x == a), "{a}: {s}");
+    }
+    if !rt.runc_deviates("runc 1.1 lists no seccomp flags") {
+        let flags = list("supportedFlags");
+        assert!(flags.iter().any(|x| x == "SECCOMP_FILTER_FLAG_LOG"), "{s}");
+    }
+}
+
+/// runtime-tools' linux_seccomp case: a profile that denies getcwd. The runtime's own cwd
+/// check (CVE-2024-21626) runs before the filter goes in, so the container still starts.
+#[test]
+fn a_denied_getcwd_does_not_break_the_runtimes_cwd_check() {
+    need_root!();
+    let c = case("sc-getcwd");
+    for nnp in [false, true] {
+        c.b.config(|cfg| {
+            cfg["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]});
+            cfg["process"]["noNewPrivileges"] = json!(nnp);
+            cfg["process"]["cwd"] = json!("/tmp");
+        })
+        .args(&["echo", "started"]);
+        let out = c.rt.run(&unique_id(&c.id), &c.b);
+        if !out.success()
+            && c.rt
+                .runc_deviates("runc 1.1 checks the cwd with getcwd under the filter")
+        {
+            continue;
+        }
+        assert_eq!(out.ok().stdout, "started\n", "noNewPrivileges={nnp}");
+    }
+}

@@ -257,6 +257,9 @@ pub(crate) fn create_relaying(
         spec: bundle.spec.clone(),
     };
     state.save(&dir)?;
+    if let Some(p) = &seccomp {
+        p.save(&dir)?;
+    }
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }

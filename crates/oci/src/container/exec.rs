@@ -66,14 +66,17 @@ impl Container {
         }
         let pid = self.state.init_pid;
         // runtime-spec's process has no seccomp of its own: an exec'd
-        // process gets the container's filter, compiled before any fork.
+        // process gets the container's filter, compiled at create.
         let seccomp = self
             .state
             .spec
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
-            .map(|s| crate::seccomp::compile(s, opts.process.no_new_privileges().unwrap_or(false)))
+            .map(|s| {
+                let nnp = opts.process.no_new_privileges().unwrap_or(false);
+                crate::seccomp::for_exec(&self.dir, s, nnp)
+            })
             .transpose()?;
         let in_userns = self
             .state

@@ -197,6 +197,10 @@ pub fn apply_process(
     if std::fs::metadata(cwd).is_err() {
         std::fs::create_dir_all(cwd).ctx(|| format!("process.cwd: creating {}", cwd.display()))?;
     }
+    // As runc: enter the cwd as the runtime first (and check it, before a
+    // seccomp filter may forbid getcwd); a cwd only the container user may
+    // enter is entered after the user switch.
+    let entered = enter_cwd(cwd, true)?;
     let caps = capabilities::Plan::new(process.capabilities().as_ref())?;
     if let Some((p, sync)) = seccomp {
         p.load_at(Point::BeforeCapsDrop, sync)?;
@@ -211,8 +215,9 @@ pub fn apply_process(
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().ctx(|| "process.noNewPrivileges".into())?;
     }
-    nix::unistd::chdir(cwd).ctx(|| format!("process.cwd: chdir {}", cwd.display()))?;
-    verify_cwd()?;
+    if !entered {
+        enter_cwd(cwd, false)?;
+    }
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user::home_of(process.user().uid())));
@@ -363,6 +368,16 @@ fn setgroups_allowed(in_userns: bool) -> bool {
         || std::fs::read_to_string("/proc/self/setgroups")
             .map(|s| s.trim() != "deny")
             .unwrap_or(true)
+}
+
+/// chdir + [`verify_cwd`]. On the first try a permission error is not
+/// fatal (Ok(false)): the container user may be allowed where we are not.
+fn enter_cwd(cwd: &Path, first_try: bool) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => verify_cwd().map(|_| true),
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) if first_try => Ok(false),
+        Err(e) => Err(e).ctx(|| format!("process.cwd: chdir {}", cwd.display())),
+    }
 }
 
 /// The cwd must be reachable from the container's root; a path outside it

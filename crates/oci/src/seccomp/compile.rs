@@ -17,17 +17,6 @@ const MAX_ARGS: usize = 6;
 /// The kernel refuses longer classic BPF programs.
 const BPF_MAXINSNS: usize = 4096;
 
-/// runtime-spec operator names, in the spec's order.
-pub const OPERATORS: [(&str, LinuxSeccompOperator); 7] = [
-    ("SCMP_CMP_NE", LinuxSeccompOperator::ScmpCmpNe),
-    ("SCMP_CMP_LT", LinuxSeccompOperator::ScmpCmpLt),
-    ("SCMP_CMP_LE", LinuxSeccompOperator::ScmpCmpLe),
-    ("SCMP_CMP_EQ", LinuxSeccompOperator::ScmpCmpEq),
-    ("SCMP_CMP_GE", LinuxSeccompOperator::ScmpCmpGe),
-    ("SCMP_CMP_GT", LinuxSeccompOperator::ScmpCmpGt),
-    ("SCMP_CMP_MASKED_EQ", LinuxSeccompOperator::ScmpCmpMaskedEq),
-];
-
 /// Where a notify filter's fd goes.
 #[derive(Debug, Clone)]
 pub struct Listener {
@@ -160,7 +149,7 @@ pub fn compile(s: &LinuxSeccomp, no_new_privs: bool) -> Result<Program> {
     }
     let mut flags = spec_flags(s)?;
     let syscalls = s.syscalls().as_deref().unwrap_or_default();
-    if syscalls.len() > 32 {
+    if syscalls.iter().map(|c| c.names().len()).sum::<usize>() > 32 {
         // Binary-tree dispatch for long profiles; older libseccomp lacks it,
         // which only costs speed.
         let _ = ctx.set_ctl_optimize(2);
@@ -323,22 +312,12 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     file.rewind()
         .and_then(|_| file.read_to_end(&mut bytes))
         .map_err(|e| Error::sys("seccomp: reading the exported BPF program", e))?;
-    let size = std::mem::size_of::<libc::sock_filter>();
-    if bytes.is_empty() || bytes.len() % size != 0 {
-        return Err(Error::Other(format!(
+    let insns = decode(&bytes).ok_or_else(|| {
+        Error::Other(format!(
             "seccomp: libseccomp exported {} bytes, not a whole number of BPF instructions",
             bytes.len()
-        )));
-    }
-    let insns: Vec<libc::sock_filter> = bytes
-        .chunks_exact(size)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
+        ))
+    })?;
     if insns.len() > BPF_MAXINSNS {
         return Err(Error::Spec(format!(
             "linux.seccomp: the compiled filter has {} instructions, more than the kernel's limit of {BPF_MAXINSNS}",
@@ -348,48 +327,21 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     Ok(insns)
 }
 
-/// The SCMP_ARCH_* names this libseccomp can add to a filter.
-pub fn supported_archs() -> Vec<String> {
-    // One context per arch, emptied of the native one: a filter cannot mix
-    // byte orders, but each arch is still one libseccomp can build for.
-    let addable = |a: ScmpArch| {
-        ScmpFilterContext::new(ScmpAction::Allow).is_ok_and(|mut ctx| {
-            ctx.remove_arch(ScmpArch::native()).is_ok() && ctx.add_arch(a).is_ok()
+/// Raw `struct sock_filter` array → instructions; None unless whole and
+/// non-empty.
+pub(super) fn decode(bytes: &[u8]) -> Option<Vec<libc::sock_filter>> {
+    let size = std::mem::size_of::<libc::sock_filter>();
+    if bytes.is_empty() || !bytes.len().is_multiple_of(size) {
+        return None;
+    }
+    let insns = bytes
+        .chunks_exact(size)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
-    };
-    let all: Vec<oci_spec::runtime::Arch> = ARCH_NAMES
-        .iter()
-        .filter_map(|n| serde_json::from_value(serde_json::json!(n)).ok())
         .collect();
-    all.iter()
-        .map(name_of)
-        .filter(|name| ScmpArch::from_str(name).is_ok_and(addable))
-        .collect()
+    Some(insns)
 }
-
-/// Every architecture name runtime-spec defines (SCMP_ARCH_NATIVE aside).
-const ARCH_NAMES: [&str; 23] = [
-    "SCMP_ARCH_X86",
-    "SCMP_ARCH_X86_64",
-    "SCMP_ARCH_X32",
-    "SCMP_ARCH_ARM",
-    "SCMP_ARCH_AARCH64",
-    "SCMP_ARCH_MIPS",
-    "SCMP_ARCH_MIPS64",
-    "SCMP_ARCH_MIPS64N32",
-    "SCMP_ARCH_MIPSEL",
-    "SCMP_ARCH_MIPSEL64",
-    "SCMP_ARCH_MIPSEL64N32",
-    "SCMP_ARCH_PPC",
-    "SCMP_ARCH_PPC64",
-    "SCMP_ARCH_PPC64LE",
-    "SCMP_ARCH_S390",
-    "SCMP_ARCH_S390X",
-    "SCMP_ARCH_PARISC",
-    "SCMP_ARCH_PARISC64",
-    "SCMP_ARCH_RISCV64",
-    "SCMP_ARCH_LOONGARCH64",
-    "SCMP_ARCH_M68K",
-    "SCMP_ARCH_SH",
-    "SCMP_ARCH_SHEB",
-];

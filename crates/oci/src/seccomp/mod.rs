@@ -2,19 +2,23 @@
 //! runtime before anything is created and loaded by the container's process
 //! as late as the spec allows.
 //!
-//! The three halves:
+//! The parts:
 //! - [`check_json`] and [`compile`] run in the parent: a bad action, arch,
 //!   operator or flag fails `create`/`exec` with one line naming the field,
 //!   before a state dir, cgroup or process exists. Syscall names libseccomp
 //!   does not know are skipped, as runc does (they are usually newer than
 //!   the library).
+//! - `create` keeps the compiled program in the state dir
+//!   ([`Program::save`]) and `exec` reuses it ([`for_exec`]), so an exec
+//!   does not pay libseccomp's compile again.
 //! - [`Program::load_at`] runs in the child on an already compiled program
 //!   (the fork copies it), so the child never calls into libseccomp.
 //! - [`forward`] runs in the parent when a filter uses SCMP_ACT_NOTIFY: it
 //!   takes the listener fd out of the child with pidfd_getfd and sends it,
 //!   with the container process state, to the agent at `listenerPath`.
 //!
-//! When the filter is loaded (the ordering runc uses, and why):
+//! When the filter is loaded (runc's rule for the privilege question; later
+//! than runc where no_new_privs allows it), and why:
 //! - Installing a filter needs no_new_privs or CAP_SYS_ADMIN. Without
 //!   `noNewPrivileges` the process must still hold CAP_SYS_ADMIN, so the
 //!   filter goes in just before capabilities are dropped and the user is
@@ -37,7 +41,9 @@
 //! SCMP_ACT_NOTIFY is refused for `write` and as the default action (runc's
 //! rule too: either would hang the container before the agent has the fd).
 
+mod cache;
 mod compile;
+mod features;
 mod json;
 mod kernel;
 mod load;
@@ -45,34 +51,9 @@ mod notify;
 #[cfg(test)]
 mod tests;
 
+pub use cache::for_exec;
 pub use compile::{compile, Program};
+pub use features::features;
 pub use json::check_json;
 pub use load::Point;
 pub use notify::forward;
-
-use serde_json::{json, Value};
-
-/// The `linux.seccomp` object of `gantry-runc features`: what this
-/// libseccomp and this kernel really support, probed, not listed by hand.
-pub fn features() -> Value {
-    let actions: Vec<&str> = kernel::ACTIONS
-        .iter()
-        .filter(|(_, raw)| kernel::action_available(*raw))
-        .map(|(name, _)| *name)
-        .collect();
-    let operators: Vec<&str> = compile::OPERATORS.iter().map(|(n, _)| *n).collect();
-    let known_flags: Vec<&str> = kernel::FLAGS.iter().map(|(n, _)| *n).collect();
-    let supported_flags: Vec<&str> = kernel::FLAGS
-        .iter()
-        .filter(|(_, bit)| kernel::flag_supported(*bit))
-        .map(|(n, _)| *n)
-        .collect();
-    json!({
-        "enabled": true,
-        "actions": actions,
-        "operators": operators,
-        "archs": compile::supported_archs(),
-        "knownFlags": known_flags,
-        "supportedFlags": supported_flags,
-    })
-}

@@ -6,7 +6,7 @@ use super::kernel::{FLAG_NEW_LISTENER, FLAG_SPEC_ALLOW, FLAG_TSYNC, FLAG_TSYNC_E
 use super::*;
 use crate::process::sync;
 use oci_spec::runtime::LinuxSeccomp;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn parse(v: Value) -> LinuxSeccomp {
     serde_json::from_value(v).expect("valid seccomp JSON")
@@ -289,4 +289,55 @@ fn a_compiled_program_filters_for_real() {
         38,
         "defaultErrnoRet applies to everything not allowed"
     );
+}
+
+#[test]
+fn the_state_dir_cache_round_trips_and_falls_back() {
+    let s = parse(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+        "listenerMetadata": "m", "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"},
+                     {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    let p = compile(&s, false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    p.save(dir.path()).unwrap();
+    let back = for_exec(dir.path(), &s, true).unwrap();
+    let insns = |p: &Program| -> Vec<(u16, u8, u8, u32)> {
+        p.filter.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
+    };
+    assert_eq!(insns(&back), insns(&p));
+    assert_eq!(back.flags(), p.flags());
+    assert!(
+        back.no_new_privs,
+        "the exec'd process's own noNewPrivileges"
+    );
+    let l = back.listener.as_ref().expect("listener");
+    assert_eq!(l.path, std::path::Path::new("/run/agent.sock"));
+    assert_eq!(l.metadata.as_deref(), Some("m"));
+    // A torn or foreign file is not trusted: the program is compiled again.
+    let file = dir.path().join("seccomp.bpf");
+    let mut data = std::fs::read(&file).unwrap();
+    data.truncate(data.len() - 3);
+    std::fs::write(&file, &data).unwrap();
+    assert_eq!(insns(&for_exec(dir.path(), &s, true).unwrap()), insns(&p));
+    std::fs::write(&file, b"junk").unwrap();
+    assert_eq!(insns(&for_exec(dir.path(), &s, true).unwrap()), insns(&p));
+}
+
+#[test]
+fn feature_name_lists_are_runtime_specs_names() {
+    for a in super::features::ARCH_NAMES {
+        serde_json::from_value::<oci_spec::runtime::Arch>(json!(a)).expect(a);
+    }
+    for op in super::features::OPERATORS {
+        serde_json::from_value::<oci_spec::runtime::LinuxSeccompOperator>(json!(op)).expect(op);
+    }
+    for (name, _) in kernel::ACTIONS {
+        serde_json::from_value::<oci_spec::runtime::LinuxSeccompAction>(json!(name)).expect(name);
+    }
+    for (name, _) in kernel::FLAGS {
+        serde_json::from_value::<oci_spec::runtime::LinuxSeccompFilterFlag>(json!(name))
+            .expect(name);
+    }
 }
