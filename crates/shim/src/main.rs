@@ -1,0 +1,56 @@
+//! `containerd-shim-gantry-v2`: the runtime-v2 shim containerd 1.6 execs for the runtime
+//! `io.containerd.gantry.v2`. `start` spawns the long-lived shim and prints its ttrpc
+//! address, `delete` cleans up after a dead shim, and with no action the process serves
+//! the Task API (`containerd.task.v2.Task`) on the socket it inherited as fd 3.
+
+mod backend;
+mod flags;
+mod inproc;
+mod log;
+mod metrics;
+mod mount;
+mod oom;
+mod paths;
+mod proto;
+mod publisher;
+mod reaper;
+mod runtime;
+mod server;
+mod service;
+mod start;
+mod stdio;
+mod ttrpc;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let flags = match flags::Flags::parse(std::env::args().skip(1)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("containerd-shim-gantry-v2: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if flags.version {
+        println!("containerd-shim-gantry-v2:");
+        println!("  Version:  {}", env!("CARGO_PKG_VERSION"));
+        println!("  Runtime:  io.containerd.gantry.v2 (task API v2)");
+        return ExitCode::SUCCESS;
+    }
+    let result = match flags.action.as_str() {
+        "start" => start::start(&flags),
+        "delete" => start::delete(&flags),
+        "" => server::serve(&flags),
+        other => Err(format!(
+            "unknown action {other:?} (want start, delete or none)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("containerd-shim-gantry-v2 {}: {e}", flags.action);
+            log::error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

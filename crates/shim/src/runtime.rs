@@ -1,0 +1,220 @@
+//! The runc-compatible backend: every operation execs the runtime binary (runc, crun,
+//! gantry-runc ...) with `--root` and a JSON log file whose last error becomes the
+//! operation's error. Each call waits for its own child before returning, so the
+//! shim's reaper (which only runs between calls) never steals a runtime's exit status.
+
+use crate::backend::{Backend, ProcessIo};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn stdio(f: Option<File>) -> Stdio {
+    f.map(Stdio::from).unwrap_or_else(Stdio::null)
+}
+
+pub struct Runtime {
+    pub binary: String,
+    pub root: String,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
+    log: PathBuf,
+}
+
+impl Runtime {
+    pub fn new(binary: String, root: String, bundle: &Path) -> Runtime {
+        Runtime {
+            binary,
+            root,
+            systemd_cgroup: false,
+            log: bundle.join("log.json"),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(&self.log)
+            .arg("--log-format")
+            .arg("json");
+        if self.systemd_cgroup {
+            cmd.arg("--systemd-cgroup");
+        }
+        cmd
+    }
+
+    /// The last error the runtime logged, for a failed call's message.
+    fn logged_error(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["level"] == "error" || v["level"] == "fatal")
+            .and_then(|v| v["msg"].as_str().map(String::from))
+            .unwrap_or_default()
+    }
+
+    fn run(&self, what: &str, mut cmd: Command) -> Result<Vec<u8>, String> {
+        let out = cmd
+            .output()
+            .map_err(|e| format!("{what}: running {}: {e}", self.binary))?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        let mut msg = self.logged_error();
+        if msg.is_empty() {
+            msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        }
+        Err(format!("{what}: {} {}: {msg}", self.binary, out.status))
+    }
+
+    /// Like `run` but the child's stdio is the container's: waits on the status only.
+    fn run_with_io(&self, what: &str, mut cmd: Command, io: ProcessIo) -> Result<(), String> {
+        cmd.stdin(stdio(io.stdin))
+            .stdout(stdio(io.stdout))
+            .stderr(stdio(io.stderr));
+        let status = cmd
+            .status()
+            .map_err(|e| format!("{what}: running {}: {e}", self.binary))?;
+        if status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{what}: {} {status}: {}",
+            self.binary,
+            self.logged_error()
+        ))
+    }
+
+    fn simple(&self, what: &str, args: &[&str]) -> Result<Vec<u8>, String> {
+        let mut cmd = self.command();
+        cmd.args(args).stdin(Stdio::null());
+        self.run(what, cmd)
+    }
+}
+
+impl Backend for Runtime {
+    fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        console_socket: Option<&Path>,
+        io: ProcessIo,
+    ) -> Result<(), String> {
+        let mut cmd = self.command();
+        cmd.args(["create", "--bundle"])
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file);
+        if let Some(sock) = console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(id);
+        self.run_with_io(&format!("creating container {id}"), cmd, io)
+    }
+
+    fn exec(
+        &self,
+        id: &str,
+        process_json: &Path,
+        pid_file: &Path,
+        console_socket: Option<&Path>,
+        io: ProcessIo,
+    ) -> Result<(), String> {
+        let mut cmd = self.command();
+        cmd.args(["exec", "--detach", "--process"])
+            .arg(process_json)
+            .arg("--pid-file")
+            .arg(pid_file);
+        if let Some(sock) = console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(id);
+        self.run_with_io(&format!("exec in container {id}"), cmd, io)
+    }
+
+    fn start(&self, id: &str) -> Result<(), String> {
+        self.simple(&format!("starting container {id}"), &["start", id])
+            .map(drop)
+    }
+
+    fn kill(&self, id: &str, signal: u32, all: bool) -> Result<(), String> {
+        let sig = signal.to_string();
+        let mut args = vec!["kill"];
+        if all {
+            args.push("--all");
+        }
+        args.extend([id, sig.as_str()]);
+        self.simple(&format!("signalling container {id}"), &args)
+            .map(drop)
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<(), String> {
+        let mut args = vec!["delete"];
+        if force {
+            args.push("--force");
+        }
+        args.push(id);
+        self.simple(&format!("deleting container {id}"), &args)
+            .map(drop)
+    }
+
+    fn pause(&self, id: &str) -> Result<(), String> {
+        self.simple(&format!("pausing container {id}"), &["pause", id])
+            .map(drop)
+    }
+
+    fn resume(&self, id: &str) -> Result<(), String> {
+        self.simple(&format!("resuming container {id}"), &["resume", id])
+            .map(drop)
+    }
+
+    /// Applies new resources (an OCI LinuxResources JSON document).
+    fn update(&self, id: &str, resources: &[u8]) -> Result<(), String> {
+        use std::io::Write;
+        let what = format!("updating container {id}");
+        let mut cmd = self.command();
+        cmd.args(["update", "--resources", "-", id])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("{what}: running {}: {e}", self.binary))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(resources);
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("{what}: waiting for {}: {e}", self.binary))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut msg = self.logged_error();
+        if msg.is_empty() {
+            msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        }
+        Err(format!("{what}: {} {}: {msg}", self.binary, out.status))
+    }
+
+    fn stats(&self, id: &str) -> Result<serde_json::Value, String> {
+        let out = self.simple(
+            &format!("reading statistics of container {id}"),
+            &["events", "--stats", id],
+        )?;
+        let mut v: serde_json::Value = serde_json::from_slice(&out)
+            .map_err(|e| format!("parsing the statistics of container {id}: {e}"))?;
+        Ok(v["data"].take())
+    }
+
+    fn ps(&self, id: &str) -> Result<Vec<u32>, String> {
+        let out = self.simple(
+            &format!("listing processes of container {id}"),
+            &["ps", "--format", "json", id],
+        )?;
+        serde_json::from_slice::<Vec<u32>>(&out)
+            .map_err(|e| format!("parsing the process list of container {id}: {e}"))
+    }
+}

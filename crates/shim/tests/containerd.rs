@@ -1,0 +1,472 @@
+//! containerd 1.6.20 driving the shim under test (ours, or the stock runc shim with
+//! GANTRY_TEST_SHIM_RUNTIME=io.containerd.runc.v2) through `ctr`. Needs root. Tests
+//! without a binary use the shim's default backend (ours: gantry-oci in process; the
+//! stock shim: runc); the others name the runc-compatible binary (BinaryName).
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::{Containerd, IMAGE};
+
+fn run(
+    c: &Containerd,
+    binary: Option<&Path>,
+    extra: &[&str],
+    id: &str,
+    cmd: &[&str],
+) -> support::Output {
+    let mut args = c.run_args(binary);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(IMAGE.into());
+    args.push(id.into());
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    c.ctr(&args)
+}
+
+fn task_status(c: &Containerd, id: &str) -> String {
+    let out = c.ctr(&["tasks", "ls"]);
+    out.stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn wait_status(c: &Containerd, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = task_status(c, id);
+        if st == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task {id} is {st:?}, want {want}\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn echo_and_exit_code(binary: Option<&Path>) {
+    let c = Containerd::start();
+    let events = c.events();
+    let t = Instant::now();
+    let out = run(&c, binary, &["--rm"], "echo1", &["echo", "hi"]);
+    eprintln!(
+        "ctr run --rm echo hi via {} ({}): {:?}",
+        support::runtime(),
+        binary
+            .map(|b| b.display().to_string())
+            .unwrap_or("default backend".into()),
+        t.elapsed()
+    );
+    assert_eq!(out.code, 0, "ctr run: {}\n{}", out.stderr, c.log());
+    assert_eq!(out.stdout, "hi\n");
+    // The exit happens before Start has returned; it must still be reported, after
+    // TaskStart and before TaskDelete.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        events.stop("echo1"),
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "task events for echo1"
+    );
+    let out = run(
+        &c,
+        binary,
+        &["--rm"],
+        "exit7",
+        &["sh", "-c", "echo out; echo err >&2; exit 7"],
+    );
+    assert_eq!(out.code, 7, "exit code not propagated: {}", out.stderr);
+    assert_eq!(out.stdout, "out\n");
+    assert!(out.stderr.contains("err"), "stderr: {}", out.stderr);
+    assert!(
+        c.ctr(&["containers", "ls", "-q"]).stdout.trim().is_empty(),
+        "--rm left a container"
+    );
+}
+
+fn detached_exec_kill_delete(binary: Option<&Path>) {
+    let c = Containerd::start();
+    let out = run(&c, binary, &["-d"], "d1", &["sleep", "1000"]);
+    assert_eq!(out.code, 0, "ctr run -d: {}\n{}", out.stderr, c.log());
+    wait_status(&c, "d1", "RUNNING");
+    let shims = c.shim_pids();
+    assert_eq!(shims.len(), 1, "one shim per container expected: {shims:?}");
+    if support::runtime() == "io.containerd.gantry.v2" {
+        let exe = std::fs::read_link(format!("/proc/{}/exe", shims[0])).unwrap();
+        assert_eq!(
+            exe,
+            Path::new(env!("CARGO_BIN_EXE_containerd-shim-gantry-v2"))
+        );
+    }
+    eprintln!(
+        "shim {} memory: {}",
+        support::runtime(),
+        support::memory(shims[0])
+    );
+
+    let out = c.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "e1",
+        "d1",
+        "sh",
+        "-c",
+        "echo exec-ok; exit 3",
+    ]);
+    assert_eq!(out.stdout, "exec-ok\n", "exec: {}", out.stderr);
+    assert_eq!(out.code, 3, "exec exit code: {}", out.stderr);
+
+    let pids = c.ctr(&["tasks", "ps", "d1"]);
+    assert_eq!(pids.code, 0, "ps: {}", pids.stderr);
+    assert_eq!(
+        pids.stdout.lines().count(),
+        2,
+        "one process expected:\n{}",
+        pids.stdout
+    );
+
+    let out = c.ctr(&["tasks", "metrics", "d1"]);
+    assert_eq!(out.code, 0, "metrics: {}", out.stderr);
+    let pids_current = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("pids.current"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(pids_current, Some(1), "metrics:\n{}", out.stdout);
+    assert!(
+        out.stdout.contains("memory.usage_in_bytes"),
+        "metrics:\n{}",
+        out.stdout
+    );
+
+    assert_eq!(c.ctr(&["tasks", "pause", "d1"]).code, 0);
+    wait_status(&c, "d1", "PAUSED");
+    assert_eq!(c.ctr(&["tasks", "resume", "d1"]).code, 0);
+    wait_status(&c, "d1", "RUNNING");
+
+    let out = c.ctr(&["tasks", "kill", "-s", "SIGKILL", "d1"]);
+    assert_eq!(out.code, 0, "kill: {}", out.stderr);
+    wait_status(&c, "d1", "STOPPED");
+    let out = c.ctr(&["tasks", "delete", "d1"]);
+    assert_eq!(out.code, 0, "task delete: {}", out.stderr);
+    assert_eq!(c.ctr(&["containers", "delete", "d1"]).code, 0);
+    assert!(c.ctr(&["tasks", "ls", "-q"]).stdout.trim().is_empty());
+    // The shim exits once its last container is deleted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.shim_pids().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "shim still running: {:?}",
+            c.shim_pids()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn run_rm_echo_and_exit_code() {
+    echo_and_exit_code(None);
+}
+
+#[test]
+fn detached_run_exec_pause_kill_delete() {
+    detached_exec_kill_delete(None);
+}
+
+#[test]
+fn runc_binary_echo_and_exit_code() {
+    echo_and_exit_code(Some(Path::new("/usr/sbin/runc")));
+}
+
+#[test]
+fn runc_binary_detached_exec_kill_delete() {
+    detached_exec_kill_delete(Some(Path::new("/usr/sbin/runc")));
+}
+
+#[test]
+fn gantry_runc_binary_echo_and_exit_code() {
+    echo_and_exit_code(Some(&support::gantry_runc()));
+}
+
+#[test]
+fn gantry_runc_binary_detached_exec_kill_delete() {
+    detached_exec_kill_delete(Some(&support::gantry_runc()));
+}
+
+#[test]
+fn terminal_run() {
+    let c = Containerd::start();
+    let mut args = c.run_args(None);
+    args.extend(
+        [
+            "-t",
+            "--rm",
+            IMAGE,
+            "t1",
+            "sh",
+            "-c",
+            "tty; echo term-ok; exit 5",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.ctr_tty(&args);
+    assert_eq!(
+        out.code,
+        5,
+        "ctr run -t: {}{}\n{}",
+        out.stdout,
+        out.stderr,
+        c.log()
+    );
+    assert!(
+        out.stdout.contains("/dev/pts/"),
+        "not a terminal: {:?}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("term-ok"),
+        "output lost: {:?}",
+        out.stdout
+    );
+}
+
+#[test]
+fn killed_shim_is_cleaned_up() {
+    let c = Containerd::start();
+    let out = run(&c, None, &["-d"], "k1", &["sleep", "4242"]);
+    assert_eq!(out.code, 0, "ctr run -d: {}\n{}", out.stderr, c.log());
+    wait_status(&c, "k1", "RUNNING");
+    assert!(!c.mounts_under_dir().is_empty(), "no rootfs mount seen");
+    let init: i32 = c
+        .ctr(&["tasks", "ls"])
+        .stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .expect("task pid");
+    let shims = c.shim_pids();
+    assert_eq!(shims.len(), 1, "{shims:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shims[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // containerd notices the dead shim, runs `SHIM delete` and forgets the task.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c.ctr(&["tasks", "ls", "-q"]).stdout.trim().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "task survived its shim\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `tasks ls` already skips a task whose shim is gone; the cleanup (`SHIM delete`)
+    // may still be running, so wait for its effects.
+    while !c.mounts_under_dir().is_empty() || Path::new(&format!("/proc/{init}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "rootfs {:?} or init {init} left behind\n{}",
+            c.mounts_under_dir(),
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = c.ctr(&["containers", "delete", "k1"]);
+    assert_eq!(out.code, 0, "container delete: {}", out.stderr);
+}
+
+#[test]
+fn oom_kill_is_reported() {
+    let c = Containerd::start();
+    let events = c.events();
+    let out = run(
+        &c,
+        None,
+        &["--rm", "--memory-limit", "16777216"],
+        "oom1",
+        // The sleep lets the stock shim, too, be watching before the OOM happens.
+        &[
+            "sh",
+            "-c",
+            "sleep 1; busybox dd if=/dev/zero of=/dev/null bs=64M count=1",
+        ],
+    );
+    assert_eq!(out.code, 137, "dd should be OOM-killed: {}", out.stderr);
+    std::thread::sleep(Duration::from_millis(200));
+    let topics = events.stop("oom1");
+    let oom = topics.iter().position(|t| t == "/tasks/oom");
+    let exit = topics.iter().position(|t| t == "/tasks/exit");
+    assert!(
+        oom.is_some() && oom < exit,
+        "TaskOOM before TaskExit expected: {topics:?}"
+    );
+}
+
+#[test]
+fn containerd_restart_keeps_tasks_and_reports_missed_exits() {
+    let mut c = Containerd::start();
+    for id in ["r1", "r2"] {
+        let out = run(&c, None, &["-d"], id, &["sleep", "1000"]);
+        assert_eq!(out.code, 0, "ctr run -d {id}: {}", out.stderr);
+        wait_status(&c, id, "RUNNING");
+    }
+    let r2_pid: i32 = c
+        .ctr(&["tasks", "ls"])
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("r2 "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .expect("r2's pid");
+    c.kill_daemon();
+    // r2 dies while containerd is down; its exit must still reach containerd.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(r2_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.start_daemon();
+    wait_status(&c, "r1", "RUNNING");
+    wait_status(&c, "r2", "STOPPED");
+    let out = c.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "after",
+        "r1",
+        "echo",
+        "still-here",
+    ]);
+    assert_eq!(
+        out.stdout, "still-here\n",
+        "exec after restart: {}",
+        out.stderr
+    );
+    for id in ["r1", "r2"] {
+        let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+        wait_status(&c, id, "STOPPED");
+        let out = c.ctr(&["tasks", "delete", id]);
+        assert_eq!(out.code, 0, "delete {id}: {}", out.stderr);
+        assert_eq!(c.ctr(&["containers", "delete", id]).code, 0);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.shim_pids().is_empty() {
+        assert!(Instant::now() < deadline, "shims left: {:?}", c.shim_pids());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn file_and_binary_log_uris() {
+    let c = Containerd::start();
+    let log = c.dir.path().join("logs/file.log");
+    let uri = format!("--log-uri=file://{}", log.display());
+    let out = run(
+        &c,
+        None,
+        &["--rm", &uri],
+        "lf",
+        &["sh", "-c", "echo to-file; echo err-file >&2"],
+    );
+    assert_eq!(out.code, 0, "file log run: {}", out.stderr);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("to-file") && text.contains("err-file"),
+        "file log: {text:?}"
+    );
+
+    // A logger in the binary:// protocol: stdout on fd 3, stderr on fd 4, ready by
+    // closing fd 5; the query becomes its arguments.
+    let logger = c.dir.path().join("logger.sh");
+    let out_file = c.dir.path().join("binary.log");
+    std::fs::write(
+        &logger,
+        "#!/bin/sh\nexec 5>&-\n/bin/cat <&3 >> \"$2\" &\n/bin/cat <&4 >> \"$2\"\nwait\necho \"$CONTAINER_NAMESPACE/$CONTAINER_ID\" >> \"$2\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uri = format!(
+        "--log-uri=binary://{}?out={}",
+        logger.display(),
+        out_file.display()
+    );
+    let out = run(
+        &c,
+        None,
+        &["--rm", &uri],
+        "lb",
+        &["sh", "-c", "echo to-binary; echo err-binary >&2"],
+    );
+    assert_eq!(out.code, 0, "binary log run: {}", out.stderr);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+        if text.contains(&format!("{}/lb", c.namespace)) {
+            assert!(
+                text.contains("to-binary") && text.contains("err-binary"),
+                "binary log: {text:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "logger output incomplete: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn grouped_containers_share_one_shim() {
+    let c = Containerd::start();
+    for id in ["g1", "g2"] {
+        let out = run(
+            &c,
+            None,
+            &["-d", "--label", "io.containerd.runc.v2.group=pod1"],
+            id,
+            &["sleep", "1000"],
+        );
+        assert_eq!(out.code, 0, "ctr run -d {id}: {}\n{}", out.stderr, c.log());
+        wait_status(&c, id, "RUNNING");
+    }
+    assert_eq!(
+        c.shim_pids().len(),
+        1,
+        "one shim for the group expected: {:?}",
+        c.shim_pids()
+    );
+    // The first container goes; the shim stays for the second.
+    let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", "g1"]);
+    wait_status(&c, "g1", "STOPPED");
+    assert_eq!(c.ctr(&["tasks", "delete", "g1"]).code, 0);
+    assert_eq!(c.ctr(&["containers", "delete", "g1"]).code, 0);
+    let out = c.ctr(&["tasks", "exec", "--exec-id", "x", "g2", "echo", "g2-ok"]);
+    assert_eq!(out.stdout, "g2-ok\n", "exec in g2: {}", out.stderr);
+    let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", "g2"]);
+    wait_status(&c, "g2", "STOPPED");
+    assert_eq!(c.ctr(&["tasks", "delete", "g2"]).code, 0);
+    assert_eq!(c.ctr(&["containers", "delete", "g2"]).code, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.shim_pids().is_empty() {
+        assert!(Instant::now() < deadline, "shim left: {:?}", c.shim_pids());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

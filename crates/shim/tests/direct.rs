@@ -1,0 +1,294 @@
+//! The shim without containerd: `-v`, `start` on a private address, the Task API spoken
+//! directly over ttrpc (including Update, which ctr 1.6 cannot send), events captured by
+//! a stand-in for containerd's ttrpc events service, Shutdown, and `delete`. Needs root.
+
+// The wire code is shared with the binary: the test is a second client of the same
+// protocol definitions.
+#[path = "../src/proto.rs"]
+#[allow(dead_code)]
+mod proto;
+#[path = "../src/ttrpc.rs"]
+#[allow(dead_code)]
+mod ttrpc;
+
+use gantry_testutil::{unique_id, Bundle};
+use prost::Message;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-gantry-v2");
+const TASK: &str = "containerd.task.v2.Task";
+
+/// A Task method call: method name and encoded request to the encoded answer.
+type Call<'a> = dyn FnMut(&str, Vec<u8>) -> std::io::Result<Vec<u8>> + 'a;
+
+/// A stand-in for containerd's events service: records (topic, type) of each Forward.
+fn events_server(path: &Path) -> Arc<Mutex<Vec<(String, String)>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = UnixListener::bind(path).unwrap();
+    let out = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let out = out.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(f) = ttrpc::take_frame(&mut buf).unwrap() {
+                        let req = proto::Request::decode(f.payload.as_slice()).unwrap();
+                        let fwd = proto::ForwardRequest::decode(req.payload.as_slice()).unwrap();
+                        let env = fwd.envelope.unwrap();
+                        out.lock()
+                            .unwrap()
+                            .push((env.topic, env.event.unwrap().type_url));
+                        conn.write_all(&ttrpc::response_frame(f.stream, Ok(Vec::new())))
+                            .unwrap();
+                    }
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    seen
+}
+
+/// Kills what a failed test leaves: the container's processes (by its cgroup), its
+/// cgroups, and the shim.
+struct Cleanup {
+    state: std::path::PathBuf,
+    cgroup: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let procs = format!("/sys/fs/cgroup/memory{}/cgroup.procs", self.cgroup);
+        for pid in std::fs::read_to_string(procs).unwrap_or_default().lines() {
+            if let Ok(pid) = pid.parse::<i32>() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for d in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let _ = std::fs::remove_dir(format!("{}{}", d.path().display(), self.cgroup));
+        }
+        let needle = self.state.display().to_string();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&needle) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn version_flag() {
+    let out = Command::new(SHIM).arg("-v").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("containerd-shim-gantry-v2") && text.contains(env!("CARGO_PKG_VERSION")),
+        "{text}"
+    );
+}
+
+#[test]
+fn start_serve_update_shutdown_delete() {
+    let state = tempfile::Builder::new()
+        .prefix("gshimd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let address = state.path().join("containerd.sock").display().to_string();
+    let ttrpc_address = format!("{address}.ttrpc");
+    let seen = events_server(Path::new(&ttrpc_address));
+    let id = unique_id("gshimd");
+    let cgroup = format!("/{id}");
+    let bundle = Bundle::new();
+    bundle.args(&["sleep", "1000"]).cgroups_path(&cgroup);
+    let _cleanup = Cleanup {
+        state: state.path().to_path_buf(),
+        cgroup: cgroup.clone(),
+    };
+
+    let shim = |action: &str| {
+        Command::new(SHIM)
+            .args([
+                "-namespace",
+                "testns",
+                "-address",
+                &address,
+                "-publish-binary",
+                "/bin/false",
+                "-id",
+                &id,
+                action,
+            ])
+            .current_dir(bundle.path())
+            .env("TTRPC_ADDRESS", &ttrpc_address)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = shim("start");
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = String::from_utf8(out.stdout).unwrap();
+    let sock = addr
+        .strip_prefix("unix://")
+        .expect("unix:// address")
+        .to_string();
+    assert!(
+        sock.starts_with(&format!("{}/s/", state.path().display())),
+        "socket {sock} is not private"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.path().join("address")).unwrap(),
+        addr
+    );
+    // A second start for the same id reuses the running shim.
+    let again = shim("start");
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), addr);
+
+    let mut client = ttrpc::Client::connect(&sock).unwrap();
+    let mut call = |method: &str, msg: Vec<u8>| client.call(TASK, method, msg);
+    let create = proto::CreateTaskRequest {
+        id: id.clone(),
+        bundle: bundle.path_str().into(),
+        ..Default::default()
+    };
+    let pid =
+        proto::PidResponse::decode(call("Create", create.encode_to_vec()).unwrap().as_slice())
+            .unwrap()
+            .pid;
+    assert!(pid > 0);
+    let req = proto::ProcessRequest {
+        id: id.clone(),
+        exec_id: String::new(),
+    };
+    let state_of = |call: &mut Call| {
+        proto::StateResponse::decode(call("State", req.encode_to_vec()).unwrap().as_slice())
+            .unwrap()
+    };
+    assert_eq!(state_of(&mut call).status, proto::status::CREATED);
+    call("Start", req.encode_to_vec()).unwrap();
+    assert_eq!(state_of(&mut call).status, proto::status::RUNNING);
+
+    let resources = proto::Any {
+        type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+        value: br#"{"memory":{"limit":67108864}}"#.to_vec(),
+    };
+    let update = proto::UpdateTaskRequest {
+        id: id.clone(),
+        resources: Some(resources),
+    };
+    call("Update", update.encode_to_vec()).unwrap();
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+    ))
+    .unwrap();
+    assert_eq!(limit.trim(), "67108864");
+
+    let stats =
+        proto::StatsResponse::decode(call("Stats", req.encode_to_vec()).unwrap().as_slice())
+            .unwrap();
+    let metrics = stats.stats.expect("metrics");
+    assert_eq!(metrics.type_url, "io.containerd.cgroups.v1.Metrics");
+    assert!(!metrics.value.is_empty());
+    let checkpoint = proto::ProcessRequest {
+        id: id.clone(),
+        exec_id: String::new(),
+    };
+    let e = call("Checkpoint", checkpoint.encode_to_vec()).unwrap_err();
+    assert!(e.to_string().contains("code 12"), "{e}");
+
+    let kill = proto::KillRequest {
+        id: id.clone(),
+        exec_id: String::new(),
+        signal: 9,
+        all: false,
+    };
+    call("Kill", kill.encode_to_vec()).unwrap();
+    let wait =
+        proto::WaitResponse::decode(call("Wait", req.encode_to_vec()).unwrap().as_slice()).unwrap();
+    assert_eq!(wait.exit_status, 137);
+    let del =
+        proto::DeleteResponse::decode(call("Delete", req.encode_to_vec()).unwrap().as_slice())
+            .unwrap();
+    assert_eq!((del.pid, del.exit_status), (pid, 137));
+    let shutdown = proto::ShutdownRequest {
+        id: id.clone(),
+        now: false,
+    };
+    call("Shutdown", shutdown.encode_to_vec()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&sock).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "shim socket {sock} still there after Shutdown"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while seen.lock().unwrap().len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let topics: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ]
+    );
+    assert_eq!(seen.lock().unwrap()[2].1, "containerd.events.TaskExit");
+
+    // `delete` after the shim is gone still answers with a DeleteResponse.
+    let out = Command::new(SHIM)
+        .args([
+            "-namespace",
+            "testns",
+            "-address",
+            &address,
+            "-id",
+            &id,
+            "-bundle",
+            bundle.path_str(),
+            "delete",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "delete: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resp = proto::DeleteResponse::decode(out.stdout.as_slice()).unwrap();
+    assert_eq!(resp.exit_status, 137);
+    assert_eq!(resp.pid, pid);
+}
