@@ -35,6 +35,21 @@ pub async fn connect(path: impl AsRef<Path>) -> Result<Channel, tonic::transport
         .await
 }
 
+/// A channel to the unix socket at `path` that dials on first use (and again after a
+/// failure), for daemons that must start before the server they talk to.
+pub fn connect_lazy(path: impl AsRef<Path>) -> Channel {
+    let raw = path.as_ref().to_string_lossy();
+    let path: PathBuf = raw.strip_prefix("unix://").unwrap_or(&raw).into();
+    Endpoint::from_static("http://[::]:0").connect_with_connector_lazy(tower::service_fn(
+        move |_: Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+            }
+        },
+    ))
+}
+
 /// Wraps a message in a request for namespace `ns`.
 pub fn with_namespace<T>(ns: &str, msg: T) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);

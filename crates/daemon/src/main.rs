@@ -8,8 +8,11 @@ mod convert;
 mod errors;
 mod exchange;
 mod gc;
+mod memory;
+mod metrics;
 mod plugin;
 mod plugins;
+mod proxy;
 mod server;
 mod services;
 
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         }
     }
     init_logging(&cfg.debug.level);
+    memory::limit_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -46,6 +46,8 @@ pub type Loaded = (Registration, Option<Instance>);
 pub struct InitContext<'a> {
     pub root: PathBuf,
     pub plugin_config: Option<&'a toml::Value>,
+    /// The `[proxy_plugins.ID]` section, for proxy plugins.
+    pub proxy_config: Option<&'a toml::Value>,
     pub exports: BTreeMap<String, String>,
     pub plugin_list: PluginList,
     /// grpc.max_recv_message_size and grpc.max_send_message_size.
@@ -113,6 +115,7 @@ pub fn init_all(
         let mut ctx = InitContext {
             root: cfg.root.join(&uri),
             plugin_config: cfg.plugins.get(&uri),
+            proxy_config: cfg.proxy_plugins.get(reg.id),
             exports: BTreeMap::new(),
             plugin_list: list.clone(),
             grpc_limits: (

@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gantry_api::services;
 use gantry_store::Store;
 
 use crate::exchange::Exchange;
-use crate::gc::{parse_duration, GcScheduler};
+use crate::gc::{GcScheduler, Policy};
 use crate::plugin::{InitContext, Instance, Registration};
 use crate::services::{Deps, GrpcService};
 
@@ -122,10 +121,23 @@ pub fn builtin() -> Vec<Registration> {
         Registration {
             r#type: GRPC,
             id: "content",
-            requires: &[METADATA, GC, EVENT],
+            requires: &[CONTENT, METADATA, GC, EVENT],
             init: |ctx| {
-                let d = deps(ctx)?;
                 let lim = ctx.grpc_limits;
+                // A content proxy plugin, when configured, serves the Content API instead of
+                // the local store.
+                if let Ok(p) = ctx.get::<crate::proxy::ProxyContent>(CONTENT) {
+                    ctx.exports.insert("proxy".into(), p.address.clone());
+                    return grpc(move |r| {
+                        r.add_service(limited!(
+                            lim,
+                            services::content::v1::content_server::ContentServer::from_arc(
+                                p.clone()
+                            )
+                        ));
+                    });
+                }
+                let d = deps(ctx)?;
                 grpc(move |r| {
                     r.add_service(limited!(
                         lim,
@@ -237,19 +249,16 @@ fn init_metadata(ctx: &mut InitContext) -> Result<Instance, String> {
 
 fn init_gc(ctx: &mut InitContext) -> Result<Instance, String> {
     let store = ctx.get::<Store>(METADATA)?;
-    let dur = |key: &str, default: Duration| -> Result<Duration, String> {
-        match ctx
-            .plugin_config
-            .and_then(|c| c.get(key))
-            .and_then(|v| v.as_str())
-        {
-            Some(s) => parse_duration(s).ok_or_else(|| format!("invalid duration {key} = {s:?}")),
-            None => Ok(default),
-        }
-    };
-    let startup = dur("startup_delay", Duration::from_millis(100))?;
-    let schedule = dur("schedule_delay", Duration::ZERO)?;
-    Ok(GcScheduler::start(store, startup, schedule))
+    let policy = Policy::from_config(ctx.plugin_config)?;
+    for (k, v) in [
+        ("PauseThreshold", policy.pause_threshold.to_string()),
+        ("DeletionThreshold", policy.deletion_threshold.to_string()),
+        ("MutationThreshold", policy.mutation_threshold.to_string()),
+        ("ScheduleDelay", format!("{:?}", policy.schedule_delay)),
+    ] {
+        ctx.exports.insert(k.into(), v);
+    }
+    Ok(GcScheduler::start(store, policy))
 }
 
 fn init_health(_: &mut InitContext) -> Result<Instance, String> {

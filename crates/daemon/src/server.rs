@@ -16,7 +16,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     for dir in [&cfg.root, &cfg.state] {
         gantry_store::db::mkdir_private(dir).map_err(|e| e.to_string())?;
     }
-    let (plugins, _list) = crate::plugin::init_all(&cfg, crate::plugins::builtin())?;
+    let mut regs = crate::plugins::builtin();
+    regs.extend(crate::proxy::registrations(&cfg));
+    let (plugins, _list) = crate::plugin::init_all(&cfg, regs)?;
     let mut routes = tonic::service::RoutesBuilder::default();
     for (reg, inst) in &plugins {
         if reg.r#type != GRPC {
@@ -42,12 +44,20 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
     };
-    let mut server = tonic::transport::Server::builder();
+    let metrics_task = if cfg.metrics.address.is_empty() {
+        None
+    } else {
+        Some(crate::metrics::serve(&cfg.metrics.address).await?)
+    };
+    let mut server = tonic::transport::Server::builder().layer(crate::metrics::GrpcMetricsLayer);
     let result = server
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await;
     let _ = std::fs::remove_file(&addr);
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     drop(plugins);
     result.map_err(|e| format!("grpc server on {addr}: {e}"))
 }

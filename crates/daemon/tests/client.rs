@@ -1346,3 +1346,221 @@ async fn large_write_message_within_grpc_limit() {
         .into_inner();
     assert_eq!(info.info.unwrap().size, 6 << 20);
 }
+
+async fn lease_resources(l: &mut LeasesClient<Channel>, id: &str) -> Vec<(String, String)> {
+    l.list_resources(with_namespace(
+        NS,
+        leases::ListResourcesRequest { id: id.into() },
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .resources
+    .into_iter()
+    .map(|r| (r.r#type, r.id))
+    .collect()
+}
+
+async fn ref_status(c: &mut ContentClient<Channel>, r: &str) -> Result<i64, Code> {
+    c.status(with_namespace(NS, StatusRequest { r#ref: r.into() }))
+        .await
+        .map(|s| s.into_inner().status.unwrap().offset)
+        .map_err(|e| e.code())
+}
+
+/// Waits until the daemon has released the ref of a closed Write stream (reopening it under
+/// the same lease, since an unleased opening protects an ingest for a day in containerd).
+async fn wait_unlocked(c: &mut ContentClient<Channel>, lease: Option<&str>, r: &str) {
+    for _ in 0..100 {
+        match WriteStream::open(c, lease, stat(r)).await {
+            Ok(_) => return,
+            Err(e) if e.code() == Code::Unavailable => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("stat of {r}: {e}"),
+        }
+    }
+    panic!("ref {r} stayed locked");
+}
+
+async fn sync_collect(l: &mut LeasesClient<Channel>) {
+    let id = "collect-now";
+    l.create(with_namespace(
+        NS,
+        leases::CreateRequest {
+            id: id.into(),
+            labels: HashMap::new(),
+        },
+    ))
+    .await
+    .unwrap();
+    l.delete(with_namespace(
+        NS,
+        leases::DeleteRequest {
+            id: id.into(),
+            sync: true,
+        },
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingests_join_leases_and_go_with_them() {
+    let d = Daemon::start();
+    let mut l = LeasesClient::new(channel(&d).await);
+    let mut c = ContentClient::new(channel(&d).await);
+    let create = |id: &str, lbls: &[(&str, &str)]| {
+        with_namespace(
+            NS,
+            leases::CreateRequest {
+                id: id.into(),
+                labels: labels(lbls),
+            },
+        )
+    };
+    // An ingest under a lease is one of its resources while it is in progress.
+    l.create(create("uploading", &[])).await.unwrap();
+    {
+        let (mut w, _) = WriteStream::open(&mut c, Some("uploading"), stat("up-1"))
+            .await
+            .unwrap();
+        w.send(write("up-1", 0, b"12345")).await.unwrap();
+    }
+    wait_unlocked(&mut c, Some("uploading"), "up-1").await;
+    assert_eq!(
+        lease_resources(&mut l, "uploading").await,
+        vec![("ingests".to_string(), "up-1".to_string())]
+    );
+    assert_eq!(ref_status(&mut c, "up-1").await, Ok(5));
+    // Unleased ingests survive a collection (containerd keeps them for 24 h).
+    {
+        let (mut w, _) = WriteStream::open(&mut c, None, stat("free-1"))
+            .await
+            .unwrap();
+        w.send(write("free-1", 0, b"abc")).await.unwrap();
+    }
+    wait_unlocked(&mut c, None, "free-1").await;
+    sync_collect(&mut l).await;
+    assert_eq!(ref_status(&mut c, "up-1").await, Ok(5));
+    // Deleting the lease removes its ingest at the collection.
+    l.delete(with_namespace(
+        NS,
+        leases::DeleteRequest {
+            id: "uploading".into(),
+            sync: true,
+        },
+    ))
+    .await
+    .unwrap();
+    assert_eq!(ref_status(&mut c, "up-1").await, Err(Code::NotFound));
+    assert_eq!(ref_status(&mut c, "free-1").await, Ok(3));
+
+    // A committed ingest leaves the lease holding the content instead.
+    l.create(create("committing", &[])).await.unwrap();
+    let data = b"committed under a lease";
+    let dgst = put(&mut c, Some("committing"), "up-2", data, &[]).await;
+    assert_eq!(
+        lease_resources(&mut l, "committing").await,
+        vec![("content".to_string(), dgst)]
+    );
+
+    // An expired lease is removed by the next collection, and its ingest with it.
+    l.create(create(
+        "stale",
+        &[("containerd.io/gc.expire", "2001-01-01T00:00:00Z")],
+    ))
+    .await
+    .unwrap();
+    {
+        let (mut w, _) = WriteStream::open(&mut c, Some("stale"), stat("up-3"))
+            .await
+            .unwrap();
+        w.send(write("up-3", 0, b"xy")).await.unwrap();
+    }
+    wait_unlocked(&mut c, Some("stale"), "up-3").await;
+    sync_collect(&mut l).await;
+    let left: Vec<String> = l
+        .list(with_namespace(NS, leases::ListRequest { filters: vec![] }))
+        .await
+        .unwrap()
+        .into_inner()
+        .leases
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(left, vec!["committing".to_string()]);
+    assert_eq!(ref_status(&mut c, "up-3").await, Err(Code::NotFound));
+
+    // Writing under a lease that does not exist fails as containerd fails it.
+    let missing = WriteStream::open(&mut c, Some("nosuchlease"), stat("up-4")).await;
+    assert_eq!(code(missing.map(|_| ())), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_filtered_by_payload_fields() {
+    let d = Daemon::start();
+    let e = EventsClient::new(channel(&d).await);
+    let mut n = NamespacesClient::new(channel(&d).await);
+    let mut es = e.clone();
+    let sub = tokio::spawn(async move {
+        es.subscribe(SubscribeRequest {
+            filters: vec![
+                "topic==\"/namespaces/create\",event.name==evf-b".into(),
+                "event.labels.\"x.y\"==z".into(),
+            ],
+        })
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (name, lbls) in [
+        ("evf-a", labels(&[])),
+        ("evf-b", labels(&[])),
+        ("evf-c", labels(&[("x.y", "z")])),
+        ("evf-d", labels(&[("x.y", "w")])),
+    ] {
+        n.create(rq(CreateNamespaceRequest {
+            namespace: Some(Namespace {
+                name: name.into(),
+                labels: lbls,
+            }),
+        }))
+        .await
+        .unwrap();
+    }
+    let mut sub = tokio::time::timeout(std::time::Duration::from_secs(5), sub)
+        .await
+        .expect("subscription answered within 5s")
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let env = tokio::time::timeout(std::time::Duration::from_secs(5), sub.message())
+            .await
+            .expect("event within 5s")
+            .unwrap()
+            .unwrap();
+        let ev: gantry_api::containerd::events::NamespaceCreate =
+            gantry_api::prost::Message::decode(env.event.unwrap().value.as_slice()).unwrap();
+        got.push(ev.name);
+    }
+    assert_eq!(got, ["evf-b", "evf-c"]);
+    // Nothing else matched: the next namespace event to arrive is the probe.
+    n.create(rq(CreateNamespaceRequest {
+        namespace: Some(Namespace {
+            name: "evf-e".into(),
+            labels: labels(&[("x.y", "z")]),
+        }),
+    }))
+    .await
+    .unwrap();
+    let env = tokio::time::timeout(std::time::Duration::from_secs(5), sub.message())
+        .await
+        .expect("event within 5s")
+        .unwrap()
+        .unwrap();
+    let ev: gantry_api::containerd::events::NamespaceCreate =
+        gantry_api::prost::Message::decode(env.event.unwrap().value.as_slice()).unwrap();
+    assert_eq!(ev.name, "evf-e");
+}

@@ -125,6 +125,7 @@ impl Store {
             out
         };
         txn.commit()?;
+        self.mutated(false);
         Ok(out)
     }
 
@@ -197,6 +198,7 @@ impl Store {
             cur
         };
         txn.commit()?;
+        self.mutated(false);
         Ok(out)
     }
 
@@ -209,6 +211,7 @@ impl Store {
             }
         }
         txn.commit()?;
+        self.mutated(true);
         Ok(())
     }
 }

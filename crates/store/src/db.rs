@@ -6,7 +6,8 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
@@ -37,6 +38,10 @@ pub(crate) const NS_TABLES: [(&str, NsTable); 4] = [
     ("containers", CONTAINERS),
 ];
 
+/// redb's page cache. Its default (1 GiB) lets the cache grow with every page ever touched;
+/// metadata records are small and the kernel's page cache keeps the file warm anyway.
+const METADATA_CACHE_BYTES: usize = 4 << 20;
+
 /// gantryd's persistent state: metadata and content.
 pub struct Store {
     pub(crate) db: Database,
@@ -45,7 +50,16 @@ pub struct Store {
     pub(crate) active_writers: Arc<Mutex<HashSet<String>>>,
     /// Serialises garbage collection against commits that publish new blobs.
     pub(crate) gc_lock: Mutex<()>,
+    /// Told of every committed change (`true` when something was removed), as containerd's
+    /// metadata DB tells its GC scheduler.
+    mutation_hook: OnceLock<MutationHook>,
+    /// The earliest `containerd.io/gc.expire` of any lease (i64::MAX when none), so that the
+    /// GC scheduler knows when expired leases need a collection.
+    pub(crate) next_lease_expiry: AtomicI64,
 }
+
+/// Called after each committed metadata change; the flag says whether it removed anything.
+pub type MutationHook = Box<dyn Fn(bool) + Send + Sync>;
 
 impl Store {
     /// Opens (creating if needed) the metadata database at `meta_path` and the content store
@@ -57,7 +71,9 @@ impl Store {
         mkdir_private(content_root)?;
         mkdir_private(&content_root.join("blobs").join("sha256"))?;
         mkdir_private(&content_root.join("ingest"))?;
-        let db = Database::create(meta_path)?;
+        let db = Database::builder()
+            .set_cache_size(METADATA_CACHE_BYTES)
+            .create(meta_path)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(NAMESPACES)?;
@@ -72,7 +88,21 @@ impl Store {
             content_root: content_root.to_path_buf(),
             active_writers: Arc::default(),
             gc_lock: Mutex::new(()),
+            mutation_hook: OnceLock::new(),
+            // Unknown until the first collection scans the leases: make it due at once.
+            next_lease_expiry: AtomicI64::new(i64::MIN),
         })
+    }
+
+    /// Installs the hook told of every committed change (only the first call has effect).
+    pub fn set_mutation_hook(&self, hook: MutationHook) {
+        let _ = self.mutation_hook.set(hook);
+    }
+
+    pub(crate) fn mutated(&self, dirty: bool) {
+        if let Some(h) = self.mutation_hook.get() {
+            h(dirty);
+        }
     }
 
     /// Returns the value stored under `key` in the daemon-wide table, creating it with `init`

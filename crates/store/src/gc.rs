@@ -27,6 +27,8 @@ pub struct Stats {
     pub content_records: usize,
     pub blobs: usize,
     pub leases: usize,
+    /// Ingests removed because no lease holds them and their unleased lifetime is over.
+    pub ingests: usize,
 }
 
 fn content_refs(
@@ -49,6 +51,8 @@ impl Store {
         let now = crate::time::now();
         let txn = self.db.begin_write()?;
         let mut live_blobs: HashSet<String> = HashSet::new();
+        let mut leased_ingests: HashSet<(String, String)> = HashSet::new();
+        let mut next_expiry = i64::MAX;
         {
             let namespaces: Vec<String> = {
                 let t = txn.open_table(NAMESPACES)?;
@@ -66,16 +70,22 @@ impl Store {
                 let mut roots: Vec<String> = Vec::new();
                 let mut flat: BTreeSet<String> = BTreeSet::new();
                 for (id, lease) in db::list::<Lease>(&leases_t, ns)? {
-                    let expired = lease
-                        .labels
-                        .get(LABEL_EXPIRE)
-                        .and_then(|v| parse_rfc3339(v))
-                        .is_some_and(|t| t < now);
-                    if expired {
-                        leases_t.remove((ns.as_str(), id.as_str()))?;
-                        stats.leases += 1;
-                        continue;
+                    match crate::leases::expiry(&lease.labels) {
+                        Some(t) if t < now => {
+                            leases_t.remove((ns.as_str(), id.as_str()))?;
+                            stats.leases += 1;
+                            continue;
+                        }
+                        Some(t) => next_expiry = next_expiry.min(t),
+                        None => {}
                     }
+                    leased_ingests.extend(
+                        lease
+                            .resources
+                            .iter()
+                            .filter(|r| r.r#type == "ingests")
+                            .map(|r| (ns.clone(), r.id.clone())),
+                    );
                     let is_flat = lease.labels.contains_key(LABEL_FLAT);
                     for r in lease.resources.iter().filter(|r| r.r#type == "content") {
                         if is_flat {
@@ -122,6 +132,11 @@ impl Store {
             }
         }
         txn.commit()?;
+        // Leases created during this collection lowered the value already; keep the lower.
+        self.next_lease_expiry
+            .store(i64::MAX, std::sync::atomic::Ordering::Relaxed);
+        self.note_lease_expiry(next_expiry);
+        stats.ingests = self.remove_stale_ingests(&leased_ingests, now)?;
         let dir = self.content_root.join("blobs").join("sha256");
         let rd = std::fs::read_dir(&dir).map_err(io(format!("listing {}", dir.display())))?;
         for e in rd.flatten() {

@@ -117,6 +117,7 @@ impl Store {
             out
         };
         txn.commit()?;
+        self.mutated(false);
         Ok(out)
     }
 
@@ -169,6 +170,7 @@ impl Store {
             cur
         };
         txn.commit()?;
+        self.mutated(true);
         Ok(out)
     }
 
@@ -181,6 +183,7 @@ impl Store {
             }
         }
         txn.commit()?;
+        self.mutated(true);
         Ok(())
     }
 }

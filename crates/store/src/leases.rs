@@ -79,7 +79,63 @@ pub(crate) fn add_in_txn(
     Ok(())
 }
 
+/// Removes a resource from a lease inside a caller's transaction; a missing lease is ignored.
+pub(crate) fn remove_in_txn(
+    txn: &redb::WriteTransaction,
+    ns: &str,
+    id: &str,
+    r: &Resource,
+) -> Result<()> {
+    let mut t = txn.open_table(LEASES)?;
+    let Some(mut l) = db::get::<Lease>(&t, ns, id)? else {
+        return Ok(());
+    };
+    let before = l.resources.len();
+    l.resources.retain(|x| x != r);
+    if l.resources.len() != before {
+        t.insert((ns, id), encode(&l).as_slice())?;
+    }
+    Ok(())
+}
+
+/// The expiry (Unix nanoseconds) a lease's `containerd.io/gc.expire` label sets, if any.
+pub(crate) fn expiry(labels: &BTreeMap<String, String>) -> Option<i64> {
+    labels
+        .get(crate::gc::LABEL_EXPIRE)
+        .and_then(|v| crate::gc::parse_rfc3339(v))
+}
+
 impl Store {
+    /// Adds the ingest `r` to lease `id` (NotFound if the lease does not exist).
+    pub(crate) fn lease_ingest(&self, ns: &str, id: &str, r: &str) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        add_in_txn(
+            &txn,
+            ns,
+            id,
+            &Resource {
+                id: r.to_string(),
+                r#type: "ingests".into(),
+            },
+        )?;
+        txn.commit()?;
+        self.mutated(false);
+        Ok(())
+    }
+
+    /// Whether some lease has passed its `containerd.io/gc.expire` time, so that a collection
+    /// is due even though nothing was deleted.
+    pub fn lease_expiry_due(&self, now: i64) -> bool {
+        self.next_lease_expiry
+            .load(std::sync::atomic::Ordering::Relaxed)
+            <= now
+    }
+
+    pub(crate) fn note_lease_expiry(&self, at: i64) {
+        self.next_lease_expiry
+            .fetch_min(at, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn lease_create(
         &self,
         ns: &str,
@@ -109,6 +165,10 @@ impl Store {
             lease
         };
         txn.commit()?;
+        if let Some(at) = expiry(lbls) {
+            self.note_lease_expiry(at);
+        }
+        self.mutated(false);
         Ok(lease)
     }
 
@@ -121,6 +181,7 @@ impl Store {
             }
         }
         txn.commit()?;
+        self.mutated(true);
         Ok(())
     }
 
@@ -156,6 +217,7 @@ impl Store {
             t.insert((ns, id), encode(&l).as_slice())?;
         }
         txn.commit()?;
+        self.mutated(true);
         Ok(())
     }
 
@@ -164,6 +226,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         add_in_txn(&txn, ns, id, r)?;
         txn.commit()?;
+        self.mutated(false);
         Ok(())
     }
 

@@ -63,6 +63,7 @@ impl Store {
             t.insert(ns.name.as_str(), encode(&rec).as_slice())?;
         }
         txn.commit()?;
+        self.mutated(false);
         Ok(ns.clone())
     }
 
@@ -128,6 +129,7 @@ impl Store {
             }
         };
         txn.commit()?;
+        self.mutated(false);
         Ok(updated)
     }
 
@@ -158,6 +160,7 @@ impl Store {
             t.remove(name)?;
         }
         txn.commit()?;
+        self.mutated(true);
         Ok(())
     }
 }

@@ -191,7 +191,6 @@ impl Containers for ContainersService {
         self.0
             .exchange
             .publish(&ns, "/containers/delete", any(&ContainerDelete { id }));
-        self.0.gc.deleted();
         Ok(Response::new(()))
     }
 }

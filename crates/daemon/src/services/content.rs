@@ -118,7 +118,6 @@ impl Content for ContentService {
         self.0
             .exchange
             .publish(&ns, "/content/delete", any(&ContentDelete { digest: d }));
-        self.0.gc.deleted();
         Ok(Response::new(()))
     }
 
@@ -163,6 +162,7 @@ impl Content for ContentService {
                         .blocking_send(Err(RpcStatus::internal(format!("reading {digest}: {e}"))));
                     return;
                 }
+                crate::metrics::global().content_read(n);
                 if tx
                     .blocking_send(Ok(ReadContentResponse {
                         offset: off - start,
@@ -233,7 +233,8 @@ impl Content for ContentService {
             first.total,
             first.expected.clone(),
         );
-        let writer = blocking(move || s.content_writer(&n, &r, t, &e)).await?;
+        let l = lease.clone();
+        let writer = blocking(move || s.content_writer_leased(&n, &r, t, &e, l.as_deref())).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let session = WriteSession {
             deps: self.0.clone(),
@@ -344,6 +345,7 @@ impl WriteSession {
                 }
                 if !req.data.is_empty() {
                     w.write(&req.data).map_err(to_status)?;
+                    crate::metrics::global().content_ingested(req.data.len());
                     msg.offset += req.data.len() as i64;
                 }
                 msg.digest = w.digest();

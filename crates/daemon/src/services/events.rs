@@ -23,7 +23,11 @@ impl Adaptor for Env<'_> {
         match path.first().map(String::as_str) {
             Some("namespace") => Some(self.0.namespace.clone()),
             Some("topic") => Some(self.0.topic.clone()),
-            Some("event") => None,
+            Some("event") => self
+                .0
+                .event
+                .as_ref()
+                .and_then(|e| super::event_fields::field(e, &path[1..])),
             _ => None,
         }
     }

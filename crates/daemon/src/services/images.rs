@@ -131,8 +131,6 @@ impl Images for ImagesService {
             .publish(&ns, "/images/delete", any(&ImageDelete { name: r.name }));
         if r.sync {
             self.0.gc.collect_now().await?;
-        } else {
-            self.0.gc.deleted();
         }
         Ok(Response::new(()))
     }

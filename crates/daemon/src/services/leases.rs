@@ -73,8 +73,6 @@ impl Leases for LeasesService {
         blocking(move || s.lease_delete(&ns, &r.id)).await?;
         if r.sync {
             self.0.gc.collect_now().await?;
-        } else {
-            self.0.gc.deleted();
         }
         Ok(Response::new(()))
     }
@@ -107,7 +105,6 @@ impl Leases for LeasesService {
         let rs = res(r.resource)?;
         let s = self.0.store.clone();
         blocking(move || s.lease_delete_resource(&ns, &r.id, &rs)).await?;
-        self.0.gc.deleted();
         Ok(Response::new(()))
     }
 

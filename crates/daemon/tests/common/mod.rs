@@ -22,11 +22,21 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,
     child: Option<Child>,
+    /// TOML appended to the generated config.toml (tables only).
+    extra_config: String,
+    /// Run gantryd even when the tests run against containerd (for helper daemons).
+    force_gantryd: bool,
 }
 
 impl Daemon {
     /// Starts a daemon with a private root, state and socket under a fresh temp dir.
     pub fn start() -> Daemon {
+        Daemon::start_with("", false)
+    }
+
+    /// Starts a daemon whose config.toml ends with `extra` (TOML tables); `gantryd_only`
+    /// starts gantryd whatever daemon the tests run against.
+    pub fn start_with(extra: &str, gantryd_only: bool) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("gantryd-test")
             .tempdir()
@@ -35,6 +45,8 @@ impl Daemon {
             sock: dir.path().join("d.sock"),
             dir,
             child: None,
+            extra_config: extra.to_string(),
+            force_gantryd: gantryd_only,
         };
         d.spawn();
         d
@@ -64,9 +76,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
   address = ""
   level = "info"
 
-[metrics]
-  address = ""
-
+{metrics}
 # Deletions (such as the temporary lease of `ctr content ingest`) would otherwise trigger a
 # collection at once and race the test's next step; synchronous deletes still collect.
 [plugins."io.containerd.gc.v1.scheduler"]
@@ -75,13 +85,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
             root = p.join("root").display(),
             state = p.join("state").display(),
             sock = self.sock.display(),
+            metrics = if self.extra_config.contains("[metrics]") {
+                ""
+            } else {
+                "[metrics]\n  address = \"\"\n"
+            },
         );
+        let cfg = format!("{cfg}\n{}\n", self.extra_config);
         std::fs::write(self.config_path(), cfg).expect("writing config.toml");
     }
 
     fn spawn(&mut self) {
         self.write_config();
-        let bin = if is_containerd() {
+        let bin = if is_containerd() && !self.force_gantryd {
             "/usr/bin/containerd".to_string()
         } else {
             env!("CARGO_BIN_EXE_gantryd").to_string()

@@ -54,6 +54,9 @@ impl Drop for Writer {
     }
 }
 
+/// How long an ingest opened without a lease is protected from collection (nanoseconds).
+const UNLEASED_INGEST_LIFETIME: i64 = 24 * 3600 * 1_000_000_000;
+
 fn ingest_key(ns: &str, r: &str) -> String {
     format!("{ns}/{r}")
 }
@@ -122,6 +125,20 @@ impl Store {
     /// Opens (or resumes) the writer for `r` in `ns`. Fails with AlreadyExists if `expected`
     /// is already stored in the namespace, Unavailable if another writer holds the ref.
     pub fn content_writer(&self, ns: &str, r: &str, total: i64, expected: &str) -> Result<Writer> {
+        self.content_writer_leased(ns, r, total, expected, None)
+    }
+
+    /// [`Store::content_writer`] for a request carrying a lease: the ingest joins the lease
+    /// (resource type `ingests`), so that it is removed once the lease is deleted or expires
+    /// (containerd's `addIngestLease`). The lease must exist.
+    pub fn content_writer_leased(
+        &self,
+        ns: &str,
+        r: &str,
+        total: i64,
+        expected: &str,
+        lease: Option<&str>,
+    ) -> Result<Writer> {
         if r.is_empty() {
             return Err(Error::InvalidArgument("ref must not be empty".into()));
         }
@@ -141,8 +158,22 @@ impl Store {
         }
         // From here on the Writer's Drop releases the ref on every path.
         let dir = self.ingest_dir(&key);
-        let result = self.open_writer(ns, r, &key, dir, total, expected);
+        let result = self
+            .open_writer(ns, r, &key, dir.clone(), total, expected)
+            .and_then(|w| {
+                match lease {
+                    Some(l) => self.lease_ingest(ns, l, r)?,
+                    // Unleased ingests are kept for a day after their last opening, then
+                    // collected as stale (containerd's expireAt).
+                    None => write_small(
+                        dir.join("expireat"),
+                        &(time::now() + UNLEASED_INGEST_LIFETIME).to_string(),
+                    )?,
+                }
+                Ok(w)
+            });
         if result.is_err() {
+            // The Writer (if one was made) was dropped above and released the ref already.
             self.active_writers
                 .lock()
                 .expect("writer set lock")
@@ -275,7 +306,14 @@ impl Store {
                 )))?;
                 fs::remove_dir_all(&w.dir).map_err(io(format!("removing {}", w.dir.display())))?;
             }
-            self.content_record(ns, &dgst, st.offset, labels, lease)?;
+            self.content_record(
+                ns,
+                &dgst,
+                st.offset,
+                labels,
+                lease,
+                lease.map(|l| (l, st.r#ref.as_str())),
+            )?;
         }
         Ok(dgst)
     }
@@ -315,6 +353,47 @@ impl Store {
                 Some((key, self.read_status(&e.path())?))
             })
             .collect()
+    }
+
+    /// Removes ingests that nothing protects any more: not held by a live lease (`leased`
+    /// holds `(namespace, ref)` pairs), past their unleased lifetime, and without a live
+    /// writer. Returns how many were removed.
+    pub(crate) fn remove_stale_ingests(
+        &self,
+        leased: &HashSet<(String, String)>,
+        now: i64,
+    ) -> Result<usize> {
+        let Ok(rd) = fs::read_dir(self.content_root.join("ingest")) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for e in rd.flatten() {
+            let dir = e.path();
+            let Some(key) = read_small(dir.join("ref")) else {
+                continue;
+            };
+            let Some((ns, r)) = key.split_once('/') else {
+                continue;
+            };
+            if leased.contains(&(ns.to_string(), r.to_string())) {
+                continue;
+            }
+            let num = |f: &str| read_small(dir.join(f)).and_then(|s| s.trim().parse::<i64>().ok());
+            // Never opened without a lease: only a lease protected it.
+            let expire_at = num("expireat").unwrap_or(0);
+            if expire_at > now {
+                continue;
+            }
+            // Held while removing, so that no writer opens the ref meanwhile.
+            let active = self.active_writers.lock().expect("writer set lock");
+            if active.contains(&key) {
+                continue;
+            }
+            fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+            drop(active);
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     pub(crate) fn ingests_in_namespace(&self, ns: &str) -> bool {

@@ -98,6 +98,7 @@ impl Store {
             info
         };
         txn.commit()?;
+        self.mutated(true);
         Ok(info)
     }
 
@@ -112,6 +113,7 @@ impl Store {
             }
         }
         txn.commit()?;
+        self.mutated(true);
         Ok(())
     }
 
@@ -144,11 +146,24 @@ impl Store {
         size: i64,
         labels: &BTreeMap<String, String>,
         lease: Option<&str>,
+        ingest_lease: Option<(&str, &str)>,
     ) -> Result<()> {
         labels::validate(labels)?;
         let txn = self.db.begin_write()?;
         {
             namespaces::ensure(&txn, ns)?;
+            if let Some((l, r)) = ingest_lease {
+                // The ingest is gone once committed; a lease deleted meanwhile is no error.
+                crate::leases::remove_in_txn(
+                    &txn,
+                    ns,
+                    l,
+                    &crate::leases::Resource {
+                        id: r.to_string(),
+                        r#type: "ingests".into(),
+                    },
+                )?;
+            }
             if let Some(l) = lease {
                 crate::leases::add_in_txn(
                     &txn,
@@ -175,6 +190,7 @@ impl Store {
             t.insert((ns, dgst), encode(&info).as_slice())?;
         }
         txn.commit()?;
+        self.mutated(false);
         Ok(())
     }
 
