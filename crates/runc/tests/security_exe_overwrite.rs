@@ -103,16 +103,28 @@ fn interpreter_proc_self_exe_cannot_rewrite_the_runtime() {
         .stderr(Stdio::from(wr))
         .spawn()
         .expect("spawning exec /evil");
-    let mut host_pid = None;
-    wait_until(
-        T,
-        "the runtime binary running /evil in the container",
-        || {
-            host_pid = find_process(b"/proc/self/exe\0/evil\0");
-            host_pid.is_some()
-        },
-    );
-    let target = ns_pid(host_pid.unwrap()).expect("NSpid of the blocked runtime");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut ns_target = None;
+    while ns_target.is_none() && std::time::Instant::now() < deadline {
+        // Its pid inside the container (it may already be gone under other runtimes).
+        ns_target = find_process(b"/proc/self/exe\0/evil\0").and_then(ns_pid);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let Some(target) = ns_target else {
+        let _ = victim.kill();
+        let _ = victim.wait();
+        // runc 1.1 reports the in-container runc's usage error through its log pipe, not
+        // stderr, so the full pipe does not hold it and the window cannot be observed.
+        assert!(
+            !rt.is_gantry(),
+            "the runtime binary never showed up running /evil in the container"
+        );
+        eprintln!(
+            "skipped under {}: the runtime binary run as /evil exits at once",
+            rt.name()
+        );
+        return;
+    };
     let t = format!("T={target}");
     bin.ok(&["exec", "-d", "--env", &t, &id, "sh", "-c", ATTACK]);
     wait_for_handle(&b);
