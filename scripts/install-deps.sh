@@ -4,7 +4,7 @@
 set -euo pipefail
 
 ALL=(runc crun containerd busybox-static docker-registry skopeo umoci criu bats
-     protobuf-compiler libseccomp-dev golang-go hyperfine jq iproute2 psmisc python3 time)
+     protobuf-compiler libseccomp-dev golang-go hyperfine jq iproute2 psmisc python3 time runsc)
 wanted=("${@:-${ALL[@]}}")
 
 missing=()

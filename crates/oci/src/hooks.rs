@@ -61,6 +61,18 @@ pub fn run(spec: &Spec, kind: Kind, state_json: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs every hook of `kind` even if some fail, reporting each failure as a
+/// warning on stderr: runtime-spec's rule for poststart and poststop ("log a
+/// warning, but the remaining hooks and lifecycle continue").
+pub fn run_warn(spec: &Spec, kind: Kind, state_json: &str) {
+    let Some(hooks) = spec.hooks() else { return };
+    for hook in kind.of(hooks) {
+        if let Err(e) = run_one(hook, kind, state_json) {
+            eprintln!("warning: {e}");
+        }
+    }
+}
+
 fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
     let path = hook.path().display().to_string();
     let err = |reason: String| Error::Hook {

@@ -5,6 +5,7 @@
 
 mod backend;
 mod flags;
+mod footprint;
 mod inproc;
 mod log;
 mod metrics;
@@ -40,7 +41,15 @@ fn main() -> ExitCode {
     let result = match flags.action.as_str() {
         "start" => start::start(&flags),
         "delete" => start::delete(&flags),
-        "" => server::serve(&flags),
+        "" => {
+            // The serving shim forks container inits (in-process backend), so its
+            // own binary must not be reachable for writing through their
+            // /proc/PID/exe (CVE-2019-5736): re-exec from a read-only copy if needed.
+            match gantry_oci::process::exe_guard::ensure_protected() {
+                Ok(()) => server::serve(&flags),
+                Err(e) => Err(e.to_string()),
+            }
+        }
         other => Err(format!(
             "unknown action {other:?} (want start, delete or none)"
         )),

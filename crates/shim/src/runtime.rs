@@ -87,6 +87,25 @@ impl Runtime {
         ))
     }
 
+    /// The container's statistics read straight from the cgroup its config names.
+    fn cgroup_stats(&self, id: &str) -> Result<serde_json::Value, String> {
+        let config = self.log.with_file_name("config.json");
+        let text = std::fs::read_to_string(&config)
+            .map_err(|e| format!("reading {}: {e}", config.display()))?;
+        let spec: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("parsing {}: {e}", config.display()))?;
+        let path = spec["linux"]["cgroupsPath"].as_str().unwrap_or_default();
+        if self.systemd_cgroup || path.is_empty() {
+            return Err(format!("no cgroup path to read in {}", config.display()));
+        }
+        let cgroup = gantry_oci::cgroups::CgroupManager::new(Some(Path::new(path)), id)
+            .map_err(|e| format!("cgroup {path}: {e}"))?;
+        let stats = cgroup
+            .stats()
+            .map_err(|e| format!("reading cgroup {path}: {e}"))?;
+        serde_json::to_value(stats).map_err(|e| format!("statistics of cgroup {path}: {e}"))
+    }
+
     fn simple(&self, what: &str, args: &[&str]) -> Result<Vec<u8>, String> {
         let mut cmd = self.command();
         cmd.args(args).stdin(Stdio::null());
@@ -200,10 +219,14 @@ impl Backend for Runtime {
     }
 
     fn stats(&self, id: &str) -> Result<serde_json::Value, String> {
-        let out = self.simple(
+        let out = match self.simple(
             &format!("reading statistics of container {id}"),
             &["events", "--stats", id],
-        )?;
+        ) {
+            Ok(out) => out,
+            // Not every runtime has `events` (crun has none): read the cgroup ourselves.
+            Err(e) => return self.cgroup_stats(id).map_err(|why| format!("{e}; {why}")),
+        };
         let mut v: serde_json::Value = serde_json::from_slice(&out)
             .map_err(|e| format!("parsing the statistics of container {id}: {e}"))?;
         Ok(v["data"].take())

@@ -26,6 +26,7 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
         .ok()
         .map(|a| a.trim().trim_start_matches("unix://").to_string());
     let mut sfd = crate::reaper::setup()?;
+    let mut text = crate::footprint::Text::find();
     // SAFETY: `start` put the listening socket on fd 3 for us and nothing else uses it.
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
     listener
@@ -37,7 +38,12 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
     );
     let events_address =
         std::env::var("TTRPC_ADDRESS").unwrap_or_else(|_| format!("{}.ttrpc", flags.address));
-    let publisher = crate::publisher::Publisher::new(events_address, flags.namespace.clone());
+    let fallback = (!flags.publish_binary.is_empty()).then(|| crate::publisher::PublishBinary {
+        binary: flags.publish_binary.clone(),
+        address: flags.address.clone(),
+    });
+    let publisher =
+        crate::publisher::Publisher::new(events_address, flags.namespace.clone(), fallback);
     let mut service = Service::new(flags.namespace.clone(), flags.address.clone(), publisher);
     let mut conns: HashMap<u64, Conn> = HashMap::new();
     let mut next_conn = 0u64;
@@ -84,6 +90,14 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
         if exit_deadline.is_some() {
             timeout = if timeout < 0 { 50 } else { timeout.min(50) };
         }
+        let trim_in = text.timeout_ms();
+        if trim_in >= 0 {
+            timeout = if timeout < 0 {
+                trim_in
+            } else {
+                timeout.min(trim_in)
+            };
+        }
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
@@ -92,6 +106,11 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
                 continue;
             }
             return Err(format!("poll: {e}"));
+        }
+        if n == 0 {
+            text.trim_if_idle();
+        } else {
+            text.touched();
         }
         if fds[0].revents != 0 {
             while let Ok((stream, _)) = listener.accept() {
@@ -114,7 +133,9 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
         }
         if fds[1].revents != 0 {
             for (pid, status) in crate::reaper::reap(&mut sfd) {
-                service.on_exit(pid, status);
+                if !service.publisher.take_exit(pid, status) {
+                    service.on_exit(pid, status);
+                }
             }
         }
         for (i, id) in conn_ids.iter().enumerate() {

@@ -292,3 +292,124 @@ fn start_serve_update_shutdown_delete() {
     assert_eq!(resp.exit_status, 137);
     assert_eq!(resp.pid, pid);
 }
+
+/// With containerd's events socket unreachable, events go through the publish binary
+/// (`BIN --address A publish --topic T --namespace NS`, a protobuf Any on stdin), in order.
+#[test]
+fn events_fall_back_to_the_publish_binary() {
+    let state = tempfile::Builder::new()
+        .prefix("gshimp")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let address = state.path().join("containerd.sock").display().to_string();
+    // A stand-in publish binary: one line of arguments per call, stdin kept by call number.
+    let calls = state.path().join("calls");
+    let publish = state.path().join("publish");
+    std::fs::write(
+        &publish,
+        format!(
+            "#!/bin/sh\nn=$(wc -l < {calls} 2>/dev/null || echo 0)\ncat > {calls}.$n\necho \"$*\" >> {calls}\n",
+            calls = calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &publish,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let id = unique_id("gshimp");
+    let cgroup = format!("/{id}");
+    let bundle = Bundle::new();
+    bundle.args(&["sleep", "1000"]).cgroups_path(&cgroup);
+    let _cleanup = Cleanup {
+        state: state.path().to_path_buf(),
+        cgroup,
+    };
+    let out = Command::new(SHIM)
+        .args(["-namespace", "testns", "-address", &address])
+        .args([
+            "-publish-binary",
+            publish.to_str().unwrap(),
+            "-id",
+            &id,
+            "start",
+        ])
+        .current_dir(bundle.path())
+        // Nothing listens here.
+        .env("TTRPC_ADDRESS", state.path().join("no-events.sock"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = String::from_utf8(out.stdout).unwrap();
+    let sock = addr.strip_prefix("unix://").expect("unix:// address");
+    let mut client = ttrpc::Client::connect(sock).unwrap();
+    let mut call = |method: &str, msg: Vec<u8>| client.call(TASK, method, msg).unwrap();
+    let create = proto::CreateTaskRequest {
+        id: id.clone(),
+        bundle: bundle.path_str().into(),
+        ..Default::default()
+    };
+    let pid = proto::PidResponse::decode(call("Create", create.encode_to_vec()).as_slice())
+        .unwrap()
+        .pid;
+    let req = proto::ProcessRequest {
+        id: id.clone(),
+        exec_id: String::new(),
+    };
+    call("Start", req.encode_to_vec());
+    let kill = proto::KillRequest {
+        id: id.clone(),
+        exec_id: String::new(),
+        signal: 9,
+        all: false,
+    };
+    call("Kill", kill.encode_to_vec());
+    call("Wait", req.encode_to_vec());
+    call("Delete", req.encode_to_vec());
+    let shutdown = proto::ShutdownRequest {
+        id: id.clone(),
+        now: false,
+    };
+    call("Shutdown", shutdown.encode_to_vec());
+
+    let read_calls = || std::fs::read_to_string(&calls).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while read_calls().lines().count() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = read_calls();
+    let lines: Vec<&str> = text.lines().collect();
+    let topics = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    let types = ["TaskCreate", "TaskStart", "TaskExit", "TaskDelete"];
+    assert_eq!(lines.len(), 4, "publish binary calls: {text}");
+    for (n, line) in lines.iter().enumerate() {
+        assert_eq!(
+            *line,
+            format!(
+                "--address {address} publish --topic {} --namespace testns",
+                topics[n]
+            )
+        );
+        let stdin = std::fs::read(format!("{}.{n}", calls.display())).unwrap();
+        let any = proto::Any::decode(stdin.as_slice()).unwrap();
+        assert_eq!(any.type_url, format!("containerd.events.{}", types[n]));
+        if n == 2 {
+            let exit = proto::events::TaskExit::decode(any.value.as_slice()).unwrap();
+            assert_eq!(
+                (exit.container_id.as_str(), exit.pid, exit.exit_status),
+                (id.as_str(), pid, 137)
+            );
+        }
+    }
+}

@@ -77,9 +77,22 @@ pub(crate) fn create_relaying(
     rootfs::validate(&bundle.spec, &bundle.dir)?;
     let plan = Plan::from_spec(&bundle.spec);
     if !plan.has(LinuxNamespaceType::Mount) {
-        return Err(Error::Spec(
-            "linux.namespaces: a mount namespace is required".into(),
-        ));
+        // Shared host mounts: only chroot is done (see process::init).
+        if bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+        {
+            return Err(Error::Spec(
+                "process.terminal needs a mount namespace (the pty is mounted on /dev/console)"
+                    .into(),
+            ));
+        }
+        if bundle.spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+            eprintln!("warning: no mount namespace: the config's mounts are not made (they would land on the host)");
+        }
     }
     let process = bundle
         .spec
@@ -218,8 +231,7 @@ pub(crate) fn create_relaying(
         match parent_end.recv()? {
             Some(Msg::Ready) => break,
             Some(Msg::RunHooks) => {
-                let st =
-                    spec_state_json(&opts.id, Status::Creating, pid, &bundle.dir, &bundle.spec);
+                let st = spec_state_json(&opts.id, Status::Created, pid, &bundle.dir, &bundle.spec);
                 let r = hooks::run(&bundle.spec, Kind::Prestart, &st)
                     .and_then(|_| hooks::run(&bundle.spec, Kind::CreateRuntime, &st));
                 if let Err(e) = r {
@@ -229,6 +241,7 @@ pub(crate) fn create_relaying(
                 parent_end.send(&Msg::HooksDone)?;
             }
             Some(Msg::SeccompFd(fd)) => {
+                // The seccomp agent hears "creating", as runc tells it.
                 let st =
                     spec_state_json(&opts.id, Status::Creating, pid, &bundle.dir, &bundle.spec);
                 crate::seccomp::forward(seccomp.as_ref(), pid, fd, &parent_end, &st)?;

@@ -56,9 +56,7 @@ pub fn destroy(c: Container) -> Result<()> {
     note(std::fs::remove_dir_all(&c.dir).map_err(|e| Error::path("removing", &c.dir, e)));
     let st = spec_state_json(c.id(), Status::Stopped, 0, &c.state.bundle, &c.state.spec);
     // runtime-spec: a failing poststop hook is a warning; deletion goes on.
-    if let Err(e) = hooks::run(&c.state.spec, Kind::Poststop, &st) {
-        eprintln!("warning: {e}");
-    }
+    hooks::run_warn(&c.state.spec, Kind::Poststop, &st);
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),

@@ -48,15 +48,9 @@ impl Container {
             &self.state.bundle,
             &self.state.spec,
         );
-        // As runc does: a failed poststart hook fails `start` and stops the
-        // container rather than leaving a half-started one running.
-        if let Err(e) = hooks::run(&self.state.spec, Kind::Poststart, &st) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.state.init_pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            return Err(e);
-        }
+        // runtime-spec: a failing poststart hook is a warning; the container
+        // keeps running (crun does the same; runc 1.1 kills it instead).
+        hooks::run_warn(&self.state.spec, Kind::Poststart, &st);
         Ok(())
     }
 }

@@ -79,6 +79,7 @@ struct Ready {
     args: Vec<String>,
     env: Vec<String>,
     host_pid: i32,
+    host_proc: std::os::fd::OwnedFd,
 }
 
 fn setup(a: &InitArgs) -> Result<Ready> {
@@ -121,21 +122,39 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         }
     }
     let in_userns = a.plan.has(LinuxNamespaceType::User);
-    rootfs::prepare(&RootfsContext {
-        spec,
-        rootfs: a.rootfs,
-        bundle: a.bundle,
-        in_userns,
-        new_cgroupns: a.plan.has(LinuxNamespaceType::Cgroup),
-        cgroup: Some(a.cgroup),
-    })?;
+    // The host's procfs, kept to reopen the exec fifo later: the container
+    // may have no /proc of its own.
+    let host_proc = nix::fcntl::open(
+        "/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /proc".into())?;
+    // Without a mount namespace of its own the container shares the host's
+    // mounts: nothing may be mounted, only chroot (as runc and crun do).
+    let own_mounts = a.plan.has(LinuxNamespaceType::Mount);
+    if own_mounts {
+        rootfs::prepare(&RootfsContext {
+            spec,
+            rootfs: a.rootfs,
+            bundle: a.bundle,
+            in_userns,
+            new_cgroupns: a.plan.has(LinuxNamespaceType::Cgroup),
+            cgroup: Some(a.cgroup),
+        })?;
+    }
     let state = |status| spec_state_json(a.id, status, host_pid, a.bundle, spec);
     if hooks::has(spec, &[Kind::Prestart, Kind::CreateRuntime]) {
         a.sync.send(&Msg::RunHooks)?;
         a.sync.expect(Msg::HooksDone)?;
     }
-    hooks::run(spec, Kind::CreateContainer, &state(Status::Creating))?;
-    rootfs::pivot(a.rootfs, a.no_pivot)?;
+    hooks::run(spec, Kind::CreateContainer, &state(Status::Created))?;
+    if own_mounts {
+        rootfs::pivot(a.rootfs, a.no_pivot)?;
+    } else {
+        nix::unistd::chroot(a.rootfs).ctx(|| format!("chroot {}", a.rootfs.display()))?;
+        nix::unistd::chdir("/").ctx(|| "chdir / in the container".into())?;
+    }
     // The console before finalize: /dev/console must be created before the
     // root may turn read-only.
     if process.terminal().unwrap_or(false) {
@@ -149,7 +168,9 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         // SAFETY: the socket was only needed to hand over the pty master.
         unsafe { libc::close(sock) };
     }
-    rootfs::finalize(spec)?;
+    if own_mounts {
+        rootfs::finalize(spec)?;
+    }
     if !a.no_new_keyring {
         join_session_keyring(a.id);
     }
@@ -167,6 +188,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         args,
         env,
         host_pid,
+        host_proc,
     })
 }
 
@@ -233,19 +255,15 @@ fn finish(a: &InitArgs, ready: Ready) -> Error {
         return e;
     }
     // Blocks until `start` opens the fifo for reading.
-    let fifo = format!("/proc/self/fd/{}", a.fifo);
-    let fd = match nix::fcntl::open(
+    let fifo = format!("thread-self/fd/{}", a.fifo);
+    let fd = match nix::fcntl::openat(
+        &ready.host_proc,
         fifo.as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(e) => {
-            return Error::sys(
-                "opening the exec fifo (is /proc mounted in the container?)",
-                e,
-            )
-        }
+        Err(e) => return Error::sys("opening the exec fifo", e),
     };
     // startContainer hooks run before we answer `start`, so that they have
     // finished when `start` runs the poststart hooks.

@@ -30,7 +30,12 @@ fn c(path: &Path) -> Result<std::ffi::CString> {
 /// private (pivot_root refuses shared parents, and our bind must not
 /// propagate back to the host) and binds the rootfs onto itself.
 pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
-    let flag = root_flag(propagation)?;
+    let mut flag = root_flag(propagation)?;
+    // An unbindable / would refuse the rootfs bind below: start from rslave
+    // and leave unbindable to apply_after_pivot, on the new root.
+    if flag & libc::MS_UNBINDABLE as u64 != 0 {
+        flag = (libc::MS_SLAVE | libc::MS_REC) as u64;
+    }
     sys::mount(None, c"/", None, flag, None)
         .ctx(|| "setting the propagation of / in the container".into())?;
     let rec = (libc::MS_REC as u64) & flag != 0;

@@ -136,8 +136,20 @@ fn run_ok(cmd: &mut Command) {
     );
 }
 
+/// cgroup2's controller list on this machine's hybrid layout: crun 1.8.1 refuses hybrid
+/// cgroups while it can read it, so tests that drive crun hide it (in their namespace).
+const HYBRID_CONTROLLERS: &str = "/sys/fs/cgroup/unified/cgroup.controllers";
+
 impl Containerd {
     pub fn start() -> Containerd {
+        Containerd::start_for(None)
+    }
+
+    /// A containerd whose mount namespace suits `binary` as the runc-compatible runtime:
+    /// for crun, an empty file is bound over the hybrid cgroup2 controller list.
+    pub fn start_for(binary: Option<&Path>) -> Containerd {
+        let hide_controllers = binary.and_then(|b| b.file_name()) == Some("crun".as_ref())
+            && Path::new(HYBRID_CONTROLLERS).exists();
         let dir = tempfile::Builder::new()
             .prefix("gshim")
             .tempdir_in("/tmp")
@@ -169,13 +181,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             state = d.join("state").display(),
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
+        let empty = d.join("empty");
+        std::fs::write(&empty, "").unwrap();
         // The mount namespace is held by a sleeping process, so containerd can be
         // killed and started again inside the same one.
         let mut holder = Command::new("/bin/sleep");
         holder.arg("infinity").stdin(Stdio::null());
         // SAFETY: runs in the forked child before exec; only raw syscalls.
         unsafe {
-            holder.pre_exec(|| {
+            holder.pre_exec(move || {
                 use nix::mount::{mount, MsFlags};
                 nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
                 mount(
@@ -192,6 +206,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                     MsFlags::empty(),
                     Some("mode=755"),
                 )?;
+                if hide_controllers {
+                    mount(
+                        Some(empty.as_path()),
+                        HYBRID_CONTROLLERS,
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )?;
+                }
                 Ok(())
             });
         }
@@ -406,8 +429,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         args
     }
 
-    /// Pids of processes whose command line mentions this containerd's temp dir (its shims).
+    /// Pids of this containerd's shims: processes with containerd's shim flags whose
+    /// command line mentions its temp dir (a runtime's helpers, such as runsc's sandbox
+    /// and gofer, mention the bundle too but are not shims).
     pub fn shim_pids(&self) -> Vec<i32> {
+        self.pids_mentioning_dir(Some("-namespace"))
+    }
+
+    /// Pids of processes (other than containerd and the holder) whose command line
+    /// mentions this containerd's temp dir, and the argument `arg` if given.
+    fn pids_mentioning_dir(&self, arg: Option<&str>) -> Vec<i32> {
         let needle = self.dir.path().display().to_string();
         let mut pids = Vec::new();
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -418,7 +449,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                 continue;
             }
             let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let has_arg = arg.is_none_or(|a| cmdline.split(|b| *b == 0).any(|w| w == a.as_bytes()));
+            if has_arg && String::from_utf8_lossy(&cmdline).contains(&needle) {
                 pids.push(pid);
             }
         }
@@ -451,7 +483,7 @@ impl Drop for Containerd {
                 let _ = self.ctr(&["containers", "delete", c]);
             }
         }
-        let shims = self.shim_pids();
+        let shims = self.pids_mentioning_dir(None);
         if let Some(mut child) = self.child.take() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(child.id() as i32),
@@ -468,7 +500,7 @@ impl Drop for Containerd {
             let _ = holder.kill();
             let _ = holder.wait();
         }
-        for pid in shims.into_iter().chain(self.shim_pids()) {
+        for pid in shims.into_iter().chain(self.pids_mentioning_dir(None)) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
