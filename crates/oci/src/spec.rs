@@ -88,33 +88,10 @@ fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
 /// Checks the parts of the spec that the runtime itself owns (namespaces,
 /// process, id mappings); mounts and sysctls are checked by [`crate::rootfs`].
 pub fn validate(spec: &Spec) -> Result<()> {
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::Spec("process: missing".into()))?;
-    match process.args() {
-        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => {
-            return Err(Error::Spec(
-                "process.args: must name the program to run".into(),
-            ))
-        }
+    // runtime-spec lets `process` be absent at create (then `start` refuses).
+    if let Some(process) = spec.process() {
+        validate_process(process)?;
     }
-    if !process.cwd().is_absolute() {
-        return Err(Error::Spec(format!(
-            "process.cwd {:?}: must be an absolute path",
-            process.cwd()
-        )));
-    }
-    for var in process.env().iter().flatten() {
-        if !var.contains('=') {
-            return Err(Error::Spec(format!("process.env {var:?}: not KEY=VALUE")));
-        }
-    }
-    crate::process::init::validate_lsm(
-        process.apparmor_profile().as_deref(),
-        process.selinux_label().as_deref(),
-    )?;
     let linux = spec
         .linux()
         .as_ref()
@@ -189,6 +166,34 @@ pub fn validate(spec: &Spec) -> Result<()> {
             )));
         }
     }
+    Ok(())
+}
+
+/// The checks on `process` (also used for `exec`'s process).
+pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<()> {
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => {
+            return Err(Error::Spec(
+                "process.args: must name the program to run".into(),
+            ))
+        }
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::Spec(format!(
+            "process.cwd {:?}: must be an absolute path",
+            process.cwd()
+        )));
+    }
+    for var in process.env().iter().flatten() {
+        if !var.contains('=') {
+            return Err(Error::Spec(format!("process.env {var:?}: not KEY=VALUE")));
+        }
+    }
+    crate::process::init::validate_lsm(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     Ok(())
 }
 

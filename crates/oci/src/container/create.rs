@@ -94,12 +94,12 @@ pub(crate) fn create_relaying(
             eprintln!("warning: no mount namespace: the config's mounts are not made (they would land on the host)");
         }
     }
-    let process = bundle
+    let terminal = bundle
         .spec
         .process()
         .as_ref()
-        .ok_or_else(|| Error::Spec("process: missing".into()))?;
-    let terminal = process.terminal().unwrap_or(false);
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let (console, relay_end) = if relay {
         super::foreground::console_target(terminal, console)?
     } else {
@@ -129,7 +129,14 @@ pub(crate) fn create_relaying(
     let seccomp = linux
         .seccomp()
         .as_ref()
-        .map(|s| crate::seccomp::compile(s, process.no_new_privileges().unwrap_or(false)))
+        .map(|s| {
+            let nnp = bundle
+                .spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.no_new_privileges());
+            crate::seccomp::compile(s, nnp.unwrap_or(false))
+        })
         .transpose()?;
 
     ensure_root(&opts.root)?;

@@ -56,14 +56,7 @@ impl Container {
         if matches!(status, Status::Stopped | Status::Paused) {
             return Err(self.bad_status(status, &format!("cannot exec in a {status} container")));
         }
-        match opts.process.args() {
-            Some(a) if !a.is_empty() && !a[0].is_empty() => {}
-            _ => {
-                return Err(Error::Spec(
-                    "process.args: must name the program to run".into(),
-                ))
-            }
-        }
+        crate::spec::validate_process(&opts.process)?;
         let pid = self.state.init_pid;
         // runtime-spec's process has no seccomp of its own: an exec'd
         // process gets the container's filter, compiled at create.

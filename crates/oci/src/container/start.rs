@@ -16,6 +16,17 @@ impl Container {
         if status != Status::Created {
             return Err(self.bad_status(status, "only a created container can be started"));
         }
+        if self.state.spec.process().is_none() {
+            // Created from a config without `process`: nothing to start, and
+            // the init must not linger waiting for a start that cannot come.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.state.init_pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            return Err(Error::Spec(
+                "process: not set, there is nothing to start".into(),
+            ));
+        }
         let path = self.dir.join(EXEC_FIFO);
         // Non-blocking open succeeds even without a writer; we then wait for
         // the init's byte, noticing if it died meanwhile.

@@ -75,8 +75,26 @@ impl Plan {
         // Each capset must leave effective ⊆ permitted, and inheritable needs
         // CAP_SETPCAP while it is still effective: inheritable, then
         // effective, then permitted.
-        caps::set(None, CapSet::Inheritable, &self.inheritable)
-            .map_err(|e| err("inheritable", e))?;
+        caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| {
+            // The usual cause: a capability the runtime itself does not hold
+            // (e.g. CAP_SYS_RESOURCE dropped from this host's bounding set).
+            let bounding = caps::read(None, CapSet::Bounding).unwrap_or_default();
+            let mut missing: Vec<String> = self
+                .inheritable
+                .iter()
+                .filter(|c| !bounding.contains(c))
+                .map(|c| c.to_string())
+                .collect();
+            missing.sort();
+            if missing.is_empty() {
+                err("inheritable", e)
+            } else {
+                Error::Spec(format!(
+                    "process.capabilities.inheritable: {} not in the runtime's bounding set",
+                    missing.join(", ")
+                ))
+            }
+        })?;
         caps::set(None, CapSet::Effective, &self.effective).map_err(|e| err("effective", e))?;
         caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| err("permitted", e))?;
         caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient", e))?;

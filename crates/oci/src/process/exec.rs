@@ -22,20 +22,18 @@ pub fn cloexec_from(first: u32) -> Result<()> {
     if r == 0 {
         return Ok(());
     }
-    // Old kernels: walk /proc/self/fd.
-    for entry in std::fs::read_dir("/proc/self/fd").ctx(|| "listing /proc/self/fd".into())? {
-        let Ok(entry) = entry else { continue };
-        if let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        {
-            if fd as u32 >= first {
-                // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless
-                // even if it was the directory iterator's own (EBADF later).
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            }
-        }
+    // Old kernels (before 5.11): flag every possible descriptor. /proc may be
+    // missing in the container, so do not list /proc/self/fd.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    let max = lim.rlim_cur.clamp(1024, 1 << 20) as i32;
+    for fd in first as i32..max {
+        // SAFETY: F_SETFD on a number that may not be open just fails (EBADF).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
 }

@@ -75,19 +75,16 @@ pub fn run(args: InitArgs) -> ! {
 
 /// What `setup` prepared for the final exec.
 struct Ready {
-    path: std::path::PathBuf,
-    args: Vec<String>,
-    env: Vec<String>,
+    /// (path, args, env) to exec; None when the config has no process.
+    program: Option<(std::path::PathBuf, Vec<String>, Vec<String>)>,
     host_pid: i32,
     host_proc: std::os::fd::OwnedFd,
 }
 
 fn setup(a: &InitArgs) -> Result<Ready> {
     let spec = a.spec;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::Spec("process: missing".into()))?;
+    // runtime-spec lets `process` be absent at create; `start` then refuses.
+    let process = spec.process().as_ref();
     let host_pid = match a.sync.recv()? {
         Some(Msg::Pid(p)) => p,
         Some(Msg::Error(e)) => return Err(Error::Init(e)),
@@ -157,7 +154,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     }
     // The console before finalize: /dev/console must be created before the
     // root may turn read-only.
-    if process.terminal().unwrap_or(false) {
+    if let Some(process) = process.filter(|p| p.terminal().unwrap_or(false)) {
         let sock = a.console_socket.ok_or_else(|| {
             Error::Spec("process.terminal is true but no console socket was given".into())
         })?;
@@ -174,7 +171,14 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     if !a.no_new_keyring {
         join_session_keyring(a.id);
     }
-    let (path, args, env) = apply_process(
+    let Some(process) = process else {
+        return Ok(Ready {
+            program: None,
+            host_pid,
+            host_proc,
+        });
+    };
+    let program = apply_process(
         process,
         in_userns,
         a.preserve_fds,
@@ -184,9 +188,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
         p.load_at(Point::BeforeReady, a.sync)?;
     }
     Ok(Ready {
-        path,
-        args,
-        env,
+        program: Some(program),
         host_pid,
         host_proc,
     })
@@ -224,6 +226,9 @@ pub fn apply_process(
     // enter is entered after the user switch.
     let entered = enter_cwd(cwd, true)?;
     let caps = capabilities::Plan::new(process.capabilities().as_ref())?;
+    // Before any seccomp filter: a profile may deny close_range. Descriptors
+    // opened from here on are close-on-exec anyway (Rust opens them so).
+    exec::cloexec_from(3 + preserve_fds)?;
     if let Some((p, sync)) = seccomp {
         p.load_at(Point::BeforeCapsDrop, sync)?;
     }
@@ -246,7 +251,6 @@ pub fn apply_process(
     }
     let args: Vec<String> = process.args().clone().unwrap_or_default();
     let path = exec::lookup(&args[0], &env)?;
-    exec::cloexec_from(3 + preserve_fds)?;
     Ok((path, args, env))
 }
 
@@ -254,6 +258,12 @@ fn finish(a: &InitArgs, ready: Ready) -> Error {
     if let Err(e) = a.sync.send(&Msg::Ready) {
         return e;
     }
+    let Some((path, args, env)) = &ready.program else {
+        // Nothing to run: `start` refuses and kills us; until then, wait.
+        loop {
+            nix::unistd::pause();
+        }
+    };
     // Blocks until `start` opens the fifo for reading.
     let fifo = format!("thread-self/fd/{}", a.fifo);
     let fd = match nix::fcntl::openat(
@@ -286,7 +296,7 @@ fn finish(a: &InitArgs, ready: Ready) -> Error {
     if let Some(Err(e)) = a.seccomp.map(|p| p.load_at(Point::BeforeExec, a.sync)) {
         return e;
     }
-    exec::exec(&ready.path, &ready.args, &ready.env)
+    exec::exec(path, args, env)
 }
 
 /// Undo whatever signal mask/dispositions the runtime set (e.g. `run`
