@@ -35,6 +35,8 @@ required_plugins = []
     mutation_threshold = 100
     schedule_delay = "0s"
     startup_delay = "100ms"
+  [plugins."io.containerd.grpc.v1.content"]
+    serve_without_namespace = false
 "#;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

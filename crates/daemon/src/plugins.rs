@@ -124,25 +124,17 @@ pub fn builtin() -> Vec<Registration> {
             requires: &[CONTENT, METADATA, GC, EVENT],
             init: |ctx| {
                 let lim = ctx.grpc_limits;
-                // A content proxy plugin, when configured, serves the Content API instead of
-                // the local store.
-                if let Ok(p) = ctx.get::<crate::proxy::ProxyContent>(CONTENT) {
-                    ctx.exports.insert("proxy".into(), p.address.clone());
-                    return grpc(move |r| {
-                        r.add_service(limited!(
-                            lim,
-                            services::content::v1::content_server::ContentServer::from_arc(
-                                p.clone()
-                            )
-                        ));
-                    });
-                }
                 let d = deps(ctx)?;
+                let plain = serve_without_namespace(ctx.plugin_config)?;
+                if plain {
+                    ctx.exports
+                        .insert("serve_without_namespace".into(), "true".into());
+                }
                 grpc(move |r| {
                     r.add_service(limited!(
                         lim,
                         services::content::v1::content_server::ContentServer::new(
-                            crate::services::content::ContentService(d.clone()),
+                            crate::services::content::ContentService(d.clone(), plain),
                         )
                     ));
                 })
@@ -223,6 +215,18 @@ fn grpc(
     Ok(Arc::new(GrpcService(Box::new(f))))
 }
 
+/// `[plugins."io.containerd.grpc.v1.content"] serve_without_namespace = true` makes gantryd
+/// usable as the target of a containerd `[proxy_plugins]` content plugin.
+fn serve_without_namespace(cfg: Option<&toml::Value>) -> Result<bool, String> {
+    match cfg.and_then(|c| c.get("serve_without_namespace")) {
+        None => Ok(false),
+        Some(toml::Value::Boolean(b)) => Ok(*b),
+        Some(v) => Err(format!(
+            "content service: serve_without_namespace = {v} is not a boolean"
+        )),
+    }
+}
+
 fn deps(ctx: &InitContext) -> Result<Deps, String> {
     Ok(Deps {
         store: ctx.get::<Store>(METADATA)?,
@@ -241,7 +245,16 @@ fn init_content(ctx: &mut InitContext) -> Result<Instance, String> {
 fn init_metadata(ctx: &mut InitContext) -> Result<Instance, String> {
     let content = ctx.get::<ContentRoot>(CONTENT)?;
     let path = ctx.root.join("meta.redb");
-    let store = Store::open(&path, &content.0).map_err(|e| e.to_string())?;
+    // A content proxy plugin, when configured, holds the blobs under this metadata.
+    let store = match ctx.get::<crate::proxy::ProxyContent>(CONTENT) {
+        Ok(p) => {
+            ctx.exports
+                .insert("content_proxy".into(), p.address.clone());
+            Store::open_with_blobs(&path, &content.0, p)
+        }
+        Err(_) => Store::open(&path, &content.0),
+    }
+    .map_err(|e| e.to_string())?;
     ctx.exports
         .insert("path".into(), path.display().to_string());
     Ok(Arc::new(store))

@@ -1,33 +1,38 @@
 //! Proxy plugins (`[proxy_plugins.NAME]` with `type` and `address`, as containerd has them):
 //! a content store served by another process over containerd's Content gRPC API on a unix
-//! socket. When one is configured, gantryd's Content service delegates every call to it.
+//! socket. As in containerd, such a plugin replaces the content *backend*: gantryd keeps its
+//! own namespaced metadata (records, labels, leases, GC) and the proxy holds the blobs, by
+//! digest and without namespaces. Calls go out with no namespace and no lease, as
+//! containerd 1.6 sends them, so the target is a plain content store: containerd's example
+//! servers, or gantryd with `serve_without_namespace`. Ingests are staged in gantryd and a
+//! verified blob is written to the proxy at commit.
 //!
-//! What is forwarded: the request and the caller's namespace. The caller's lease is not:
-//! leases live in gantryd, which the proxy does not know, so protecting proxied content
-//! from collection is the proxy's business (containerd's proxy targets are plain content
-//! stores without a collector). Proxy snapshotters are accepted in the config but fail to
-//! initialise until gantryd has snapshots.
+//! Proxy snapshotters are accepted in the config but fail to initialise until gantryd has
+//! snapshots.
 
-use std::pin::Pin;
+use std::io::Read;
+use std::path::Path;
 
-use gantry_api::client::NAMESPACE_HEADER;
 use gantry_api::services::content::v1::content_client::ContentClient;
-use gantry_api::services::content::v1::content_server::Content;
 use gantry_api::services::content::v1::*;
 use gantry_api::tonic::transport::Channel;
-use tokio_stream::{Stream, StreamExt};
-use tonic::{Request, Response, Status, Streaming};
+use gantry_store::content::{BlobReader, Blobs};
+use gantry_store::Error;
+use tokio::runtime::Handle;
+use tokio_stream::StreamExt;
+use tonic::{Code, Status};
 
-use crate::errors::namespace;
 use crate::plugin::{InitContext, Instance, Registration};
 use crate::plugins::CONTENT;
 
 pub const SNAPSHOT: &str = "io.containerd.snapshotter.v1";
 
-/// A content store reached over gRPC.
+/// A content store reached over gRPC: the blob backend of gantryd's metadata store.
 pub struct ProxyContent {
     pub address: String,
     client: ContentClient<Channel>,
+    /// The daemon's runtime: the store calls backends from blocking threads.
+    rt: Handle,
 }
 
 /// The registrations for the configured proxy plugins (unknown types are skipped with a
@@ -81,7 +86,12 @@ fn init_content(ctx: &mut InitContext) -> Result<Instance, String> {
     if send > 0 {
         client = client.max_encoding_message_size(send);
     }
-    Ok(std::sync::Arc::new(ProxyContent { address, client }))
+    let rt = Handle::try_current().map_err(|e| format!("content proxy {address}: {e}"))?;
+    Ok(std::sync::Arc::new(ProxyContent {
+        address,
+        client,
+        rt,
+    }))
 }
 
 fn init_snapshot(ctx: &mut InitContext) -> Result<Instance, String> {
@@ -90,131 +100,195 @@ fn init_snapshot(ctx: &mut InitContext) -> Result<Instance, String> {
     Err("proxy snapshotter plugins are not supported: gantryd has no snapshotters yet".into())
 }
 
-/// Re-issues `msg` for the proxy with the caller's namespace.
-fn forward<T, U>(req: &Request<T>, msg: U) -> Result<Request<U>, Status> {
-    let ns = namespace(req)?;
-    let mut out = Request::new(msg);
-    let v = ns
-        .parse()
-        .map_err(|_| Status::invalid_argument(format!("namespace {ns:?}")))?;
-    out.metadata_mut().insert(NAMESPACE_HEADER, v);
-    Ok(out)
-}
+/// Bytes per Write message when handing a blob to the proxy.
+const WRITE_CHUNK: usize = 1 << 20;
 
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+impl ProxyContent {
+    /// The proxy's answer as a store error of the same kind, naming the proxy.
+    fn error(&self, s: Status) -> Error {
+        let msg = format!("content proxy {}: {}", self.address, s.message());
+        match s.code() {
+            Code::NotFound => Error::NotFound(msg),
+            Code::AlreadyExists => Error::AlreadyExists(msg),
+            Code::FailedPrecondition => Error::FailedPrecondition(msg),
+            Code::InvalidArgument => Error::InvalidArgument(msg),
+            Code::OutOfRange => Error::OutOfRange(msg),
+            Code::Unimplemented => Error::NotImplemented(msg),
+            // A proxy that cannot be reached is Unavailable, as containerd reports it.
+            _ => Error::Unavailable(msg),
+        }
+    }
 
-fn boxed<T: Send + 'static>(s: Streaming<T>) -> BoxStream<T> {
-    Box::pin(s)
-}
-
-/// A proxy that cannot be reached is Unavailable, as containerd reports a dead proxy.
-fn unreachable(addr: &str) -> impl Fn(Status) -> Status + '_ {
-    move |s| {
-        if s.code() == tonic::Code::Unknown && s.message().contains("transport error") {
-            Status::unavailable(format!("content proxy {addr}: {}", s.message()))
-        } else {
-            s
+    fn info(&self, dgst: &str) -> Result<Option<Info>, Error> {
+        let mut c = self.client.clone();
+        let r = self.rt.block_on(c.info(InfoRequest {
+            digest: dgst.to_string(),
+        }));
+        match r {
+            Ok(r) => Ok(r.into_inner().info),
+            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) => Err(self.error(s)),
         }
     }
 }
 
-#[tonic::async_trait]
-impl Content for ProxyContent {
-    async fn info(&self, req: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
-        let r = forward(&req, req.get_ref().clone())?;
-        let mut c = self.client.clone();
-        c.info(r).await.map_err(unreachable(&self.address))
-    }
+/// Reads a proxied blob from the chunks its Read stream delivers.
+struct StreamReader {
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
 
-    async fn update(
-        &self,
-        req: Request<UpdateRequest>,
-    ) -> Result<Response<UpdateResponse>, Status> {
-        let r = forward(&req, req.get_ref().clone())?;
-        let mut c = self.client.clone();
-        c.update(r).await.map_err(unreachable(&self.address))
-    }
-
-    type ListStream = BoxStream<ListContentResponse>;
-
-    async fn list(
-        &self,
-        req: Request<ListContentRequest>,
-    ) -> Result<Response<Self::ListStream>, Status> {
-        let r = forward(&req, req.get_ref().clone())?;
-        let mut c = self.client.clone();
-        let s = c.list(r).await.map_err(unreachable(&self.address))?;
-        Ok(Response::new(boxed(s.into_inner())))
-    }
-
-    async fn delete(&self, req: Request<DeleteContentRequest>) -> Result<Response<()>, Status> {
-        let r = forward(&req, req.get_ref().clone())?;
-        let mut c = self.client.clone();
-        c.delete(r).await.map_err(unreachable(&self.address))
-    }
-
-    type ReadStream = BoxStream<ReadContentResponse>;
-
-    async fn read(
-        &self,
-        req: Request<ReadContentRequest>,
-    ) -> Result<Response<Self::ReadStream>, Status> {
-        let r = forward(&req, req.get_ref().clone())?;
-        let mut c = self.client.clone();
-        let s = c.read(r).await.map_err(unreachable(&self.address))?;
-        let s = s.into_inner().map(|m| {
-            if let Ok(m) = &m {
-                crate::metrics::global().content_read(m.data.len());
+impl Read for StreamReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
             }
-            m
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Blobs for ProxyContent {
+    fn exists(&self, dgst: &str) -> Result<bool, Error> {
+        Ok(self.info(dgst)?.is_some())
+    }
+
+    fn open_at(&self, dgst: &str, offset: u64) -> Result<BlobReader, Error> {
+        let mut c = self.client.clone();
+        let stream = self
+            .rt
+            .block_on(c.read(ReadContentRequest {
+                digest: dgst.to_string(),
+                offset: offset as i64,
+                size: 0,
+            }))
+            .map_err(|s| self.error(s))?
+            .into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let addr = self.address.clone();
+        self.rt.spawn(async move {
+            let mut stream = stream;
+            while let Some(m) = stream.next().await {
+                let item = m
+                    .map(|m| m.data)
+                    .map_err(|s| format!("content proxy {addr}: {}", s.message()));
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
         });
-        Ok(Response::new(Box::pin(s)))
+        Ok(Box::new(StreamReader {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+        }))
     }
 
-    async fn status(
-        &self,
-        req: Request<StatusRequest>,
-    ) -> Result<Response<StatusResponse>, Status> {
-        let r = forward(&req, req.get_ref().clone())?;
+    fn adopt(&self, dgst: &str, size: i64, data: &Path) -> Result<(), Error> {
+        let mut f = std::fs::File::open(data).map_err(|e| Error::Io {
+            context: format!("opening {}", data.display()),
+            source: e,
+        })?;
+        // The ref is the digest, so that two commits of one blob share the proxy's ingest.
+        let r#ref = format!("gantryd-commit-{dgst}");
+        let (tx, rx) = tokio::sync::mpsc::channel::<WriteContentRequest>(4);
         let mut c = self.client.clone();
-        c.status(r).await.map_err(unreachable(&self.address))
-    }
-
-    async fn list_statuses(
-        &self,
-        req: Request<ListStatusesRequest>,
-    ) -> Result<Response<ListStatusesResponse>, Status> {
-        let r = forward(&req, req.get_ref().clone())?;
-        let mut c = self.client.clone();
-        c.list_statuses(r).await.map_err(unreachable(&self.address))
-    }
-
-    type WriteStream = BoxStream<WriteContentResponse>;
-
-    async fn write(
-        &self,
-        req: Request<Streaming<WriteContentRequest>>,
-    ) -> Result<Response<Self::WriteStream>, Status> {
-        let ns = namespace(&req)?;
-        let inbound = req.into_inner().map_while(|m| {
-            // A broken client stream ends the forwarded one; the proxy keeps the ingest.
-            let m = m.ok()?;
-            crate::metrics::global().content_ingested(m.data.len());
-            Some(m)
+        let call = self.rt.spawn(async move {
+            c.write(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
         });
-        let mut out = Request::new(inbound);
-        let v = ns
-            .parse()
-            .map_err(|_| Status::invalid_argument(format!("namespace {ns:?}")))?;
-        out.metadata_mut().insert(NAMESPACE_HEADER, v);
-        let mut c = self.client.clone();
-        let s = c.write(out).await.map_err(unreachable(&self.address))?;
-        Ok(Response::new(boxed(s.into_inner())))
+        let mut offset = 0i64;
+        let mut buf = vec![0u8; WRITE_CHUNK];
+        loop {
+            let n = f.read(&mut buf).map_err(|e| Error::Io {
+                context: format!("reading {}", data.display()),
+                source: e,
+            })?;
+            let last = offset + n as i64 >= size;
+            let msg = WriteContentRequest {
+                action: if last {
+                    WriteAction::Commit as i32
+                } else {
+                    WriteAction::Write as i32
+                },
+                r#ref: r#ref.clone(),
+                total: size,
+                expected: dgst.to_string(),
+                offset,
+                data: buf[..n].to_vec(),
+                labels: Default::default(),
+            };
+            offset += n as i64;
+            if tx.blocking_send(msg).is_err() || last || n == 0 {
+                break;
+            }
+        }
+        drop(tx);
+        let stream = self
+            .rt
+            .block_on(call)
+            .map_err(|e| Error::Unavailable(format!("content proxy {}: {e}", self.address)))?;
+        let result = match stream {
+            Ok(s) => {
+                let mut s = s.into_inner();
+                // Each message is answered; the last answer is the commit's.
+                let mut last = Ok(());
+                while let Some(m) = self.rt.block_on(s.next()) {
+                    if let Err(e) = m {
+                        last = Err(e);
+                        break;
+                    }
+                }
+                last
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            // Stored meanwhile (or by another front): just as good.
+            Err(s) if s.code() == Code::AlreadyExists => Ok(()),
+            Err(s) => Err(self.error(s)),
+        }
     }
 
-    async fn abort(&self, req: Request<AbortRequest>) -> Result<Response<()>, Status> {
-        let r = forward(&req, req.get_ref().clone())?;
+    fn delete(&self, dgst: &str) -> Result<(), Error> {
         let mut c = self.client.clone();
-        c.abort(r).await.map_err(unreachable(&self.address))
+        match self.rt.block_on(c.delete(DeleteContentRequest {
+            digest: dgst.to_string(),
+        })) {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == Code::NotFound => Ok(()),
+            Err(s) => Err(self.error(s)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<String>, Error> {
+        let mut c = self.client.clone();
+        let mut s = self
+            .rt
+            .block_on(c.list(ListContentRequest { filters: vec![] }))
+            .map_err(|s| self.error(s))?
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(m) = self.rt.block_on(s.next()) {
+            out.extend(
+                m.map_err(|s| self.error(s))?
+                    .info
+                    .into_iter()
+                    .map(|i| i.digest),
+            );
+        }
+        Ok(out)
     }
 }

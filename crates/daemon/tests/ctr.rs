@@ -5,7 +5,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{busybox_oci_archive, is_containerd, sha256, Daemon};
+use common::{busybox_oci_archive, is_containerd, sha256, Daemon, Registry};
 
 fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -400,4 +400,52 @@ fn gantryd_flags_and_default_config() {
         .path()
         .join("r/io.containerd.metadata.v1.redb/meta.redb")
         .exists());
+}
+
+/// ctr 1.6 has no `fetch-blob`: `content fetch REMOTE@DIGEST` is how it fetches one blob
+/// (the resolver finds it under /blobs/, it has no children) into the content store, over
+/// the Write API under a temporary lease. `fetch-object` only prints it.
+#[test]
+fn content_fetch_blob_from_a_local_registry() {
+    let reg = Registry::start();
+    let d = Daemon::start();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let dgst = reg.push_blob("gantry/blobs", &data);
+    let remote = reg.reference("gantry/blobs", &dgst);
+
+    let printed = d.ctr_raw(&["content", "fetch-object", "--plain-http", &remote]);
+    assert!(printed.status.success(), "{}", reg.log());
+    assert_eq!(printed.stdout, data);
+
+    let out = d.ctr(&["-n", "fetch", "content", "fetch", "--plain-http", &remote]);
+    assert!(out.contains("done"), "{out}");
+    let ls = d.ctr(&["-n", "fetch", "content", "ls"]);
+    let line = ls
+        .lines()
+        .find(|l| l.starts_with(&dgst))
+        .unwrap_or_else(|| panic!("{dgst} not listed after fetch:\n{ls}"));
+    assert!(line.contains("300kB"), "{line}");
+    // The distribution source label the fetch handler sets.
+    assert!(
+        line.contains("containerd.io/distribution.source.127.0.0.1"),
+        "{line}"
+    );
+    let got = d.ctr_raw(&["-n", "fetch", "content", "get", &dgst]);
+    assert!(got.status.success());
+    assert_eq!(got.stdout, data);
+    // The ingest is gone and so is ctr's temporary lease.
+    assert!(!d
+        .ctr(&["-n", "fetch", "content", "active"])
+        .contains(&dgst[7..19]));
+    assert_eq!(d.ctr(&["-n", "fetch", "leases", "ls", "-q"]).trim(), "");
+    // Fetching it again finds it present.
+    d.ctr(&["-n", "fetch", "content", "fetch", "--plain-http", &remote]);
+    // A blob the registry lacks fails cleanly and leaves nothing behind.
+    let missing = reg.reference("gantry/blobs", &sha256(b"not pushed"));
+    let err = d.ctr_fail(&["-n", "fetch", "content", "fetch", "--plain-http", &missing]);
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(
+        d.ctr(&["-n", "fetch", "content", "ls", "-q"]).trim(),
+        dgst.as_str()
+    );
 }

@@ -157,6 +157,9 @@ pub struct CreateArgs {
     /// Pass N extra descriptors (3..3+N) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Run in an existing sub-cgroup of the container: [controller:]path, repeatable.
+    #[arg(long)]
+    pub cgroup: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -204,6 +207,9 @@ pub struct ExecArgs {
     pub cap: Vec<String>,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Run in an existing sub-cgroup of the container: [controller:]path, repeatable.
+    #[arg(long)]
+    pub cgroup: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -201,3 +201,47 @@ fn exec_into_paused_fails_and_resume_works() {
     );
     rt.delete_force(&id).ok();
 }
+
+#[test]
+fn exec_into_a_sub_cgroup() {
+    need_root!();
+    let rt = rt();
+    let (id, _b) = running_sleeper(&rt);
+    let pid = rt.pid(&id);
+    // Make a sub-cgroup "sub" of the container's cgroup in every hierarchy.
+    let dirs = check::cgroup_dirs(pid);
+    assert!(!dirs.is_empty());
+    for d in &dirs {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+                let _ = std::fs::write(d.join("sub").join(f), v.trim());
+            }
+        }
+    }
+    let out = rt.cmd(&["exec", "--cgroup", "sub", &id, "cat", "/proc/self/cgroup"]);
+    let out = out.ok();
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.contains("name=systemd"))
+        .collect();
+    assert!(!lines.is_empty(), "{out}");
+    for l in &lines {
+        assert!(l.ends_with("/sub"), "not in the sub-cgroup: {l}\n{out}");
+    }
+    assert_clear_error(
+        &rt,
+        &rt.cmd(&["exec", "--cgroup", "nope", &id, "true"]),
+        &["nope"],
+    );
+    assert_clear_error(
+        &rt,
+        &rt.cmd(&["exec", "--cgroup", "../x", &id, "true"]),
+        &["../x", ".."],
+    );
+    rt.delete_force(&id).ok();
+    for d in &dirs {
+        let _ = std::fs::remove_dir(d.join("sub"));
+    }
+}

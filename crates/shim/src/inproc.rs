@@ -175,6 +175,7 @@ impl Backend for InProcess {
             detach: true,
             pid_file: Some(pid_file.into()),
             preserve_fds: 0,
+            cgroup: Vec::new(),
         };
         with_stdio(io, || c.exec(opts))?
             .map(drop)

@@ -46,6 +46,8 @@ const METADATA_CACHE_BYTES: usize = 4 << 20;
 pub struct Store {
     pub(crate) db: Database,
     pub(crate) content_root: PathBuf,
+    /// Where committed blobs live (local files or a proxy plugin's store).
+    pub(crate) blobs: Arc<dyn crate::content::Blobs>,
     /// Ingest keys (`namespace/ref`) that have a live writer: one writer per ref.
     pub(crate) active_writers: Arc<Mutex<HashSet<String>>>,
     /// Serialises garbage collection against commits that publish new blobs.
@@ -65,6 +67,17 @@ impl Store {
     /// Opens (creating if needed) the metadata database at `meta_path` and the content store
     /// under `content_root`; directories are created 0700.
     pub fn open(meta_path: &Path, content_root: &Path) -> Result<Store> {
+        let blobs = Arc::new(crate::content::LocalBlobs::new(content_root));
+        Store::open_with_blobs(meta_path, content_root, blobs)
+    }
+
+    /// [`Store::open`] with committed blobs kept by `blobs` (ingests stay under
+    /// `content_root`).
+    pub fn open_with_blobs(
+        meta_path: &Path,
+        content_root: &Path,
+        blobs: Arc<dyn crate::content::Blobs>,
+    ) -> Result<Store> {
         if let Some(dir) = meta_path.parent() {
             mkdir_private(dir)?;
         }
@@ -86,6 +99,7 @@ impl Store {
         Ok(Store {
             db,
             content_root: content_root.to_path_buf(),
+            blobs,
             active_writers: Arc::default(),
             gc_lock: Mutex::new(()),
             mutation_hook: OnceLock::new(),

@@ -12,7 +12,7 @@ use redb::ReadableTable;
 use crate::containers::Container;
 use crate::content::Info;
 use crate::db::{self, Store, CONTAINERS, CONTENT, IMAGES, LEASES, NAMESPACES};
-use crate::error::{io, Result};
+use crate::error::Result;
 use crate::images::Image;
 use crate::leases::Lease;
 
@@ -121,6 +121,11 @@ impl Store {
                     }
                 }
                 marked.extend(flat);
+                if ns == crate::namespaces::PLAIN {
+                    // A plain content store has no collector of its own: the daemon in front
+                    // of it keeps the references and deletes what it no longer needs.
+                    marked.extend(content.iter().map(|(d, _)| d.clone()));
+                }
                 for (d, _) in &content {
                     if marked.contains(d) {
                         live_blobs.insert(d.clone());
@@ -137,13 +142,9 @@ impl Store {
             .store(i64::MAX, std::sync::atomic::Ordering::Relaxed);
         self.note_lease_expiry(next_expiry);
         stats.ingests = self.remove_stale_ingests(&leased_ingests, now)?;
-        let dir = self.content_root.join("blobs").join("sha256");
-        let rd = std::fs::read_dir(&dir).map_err(io(format!("listing {}", dir.display())))?;
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if !live_blobs.contains(&format!("sha256:{name}")) {
-                std::fs::remove_file(e.path())
-                    .map_err(io(format!("removing {}", e.path().display())))?;
+        for d in self.blobs.list()? {
+            if !live_blobs.contains(&d) {
+                self.blobs.delete(&d)?;
                 stats.blobs += 1;
             }
         }

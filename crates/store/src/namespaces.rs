@@ -37,9 +37,16 @@ pub fn validate_identifier(what: &str, s: &str) -> Result<()> {
     }
 }
 
+/// The internal namespace holding content stored for callers that send no namespace (gantryd
+/// serving as a plain content store behind another daemon's metadata). It is not a valid
+/// identifier, so no client can name it, and it is never listed.
+pub const PLAIN: &str = "#plain";
+
 /// Creates the namespace record if absent, within a transaction that stores into it.
 pub(crate) fn ensure(txn: &WriteTransaction, ns: &str) -> Result<()> {
-    validate_identifier("namespace", ns)?;
+    if ns != PLAIN {
+        validate_identifier("namespace", ns)?;
+    }
     let mut t = txn.open_table(NAMESPACES)?;
     if t.get(ns)?.is_none() {
         t.insert(ns, encode(&Record::default()).as_slice())?;
@@ -86,6 +93,9 @@ impl Store {
         let mut out = Vec::new();
         for item in t.iter()? {
             let (k, v) = item?;
+            if k.value() == PLAIN {
+                continue;
+            }
             let rec: Record = decode(k.value(), v.value())?;
             out.push(Namespace {
                 name: k.value().to_string(),

@@ -1,12 +1,13 @@
 //! containerd.services.content.v1.Content: blobs by digest, resumable writes by ref.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::pin::Pin;
 
 use gantry_api::containerd::events::ContentDelete;
 use gantry_api::services::content::v1::content_server::Content;
 use gantry_api::services::content::v1::*;
 use gantry_store::content::{Info as StoreInfo, IngestStatus, Writer};
+use gantry_store::namespaces::PLAIN;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status as RpcStatus, Streaming};
@@ -16,7 +17,24 @@ use crate::convert::{btree, hash, paths, ts};
 use crate::errors::{blocking, namespace, to_status};
 use crate::exchange::any;
 
-pub struct ContentService(pub Deps);
+/// The Content service over the local store. The flag is `serve_without_namespace`: a request
+/// without a namespace is then served from the store's plain namespace instead of failing,
+/// as a containerd 1.6 front sends its proxied content calls without one (and with leases
+/// of its own, which mean nothing here and are ignored).
+pub struct ContentService(pub Deps, pub bool);
+
+impl ContentService {
+    fn namespace<T>(&self, req: &Request<T>) -> Result<String, RpcStatus> {
+        let absent = req
+            .metadata()
+            .get(gantry_api::client::NAMESPACE_HEADER)
+            .is_none_or(|v| v.is_empty());
+        if self.1 && absent {
+            return Ok(PLAIN.to_string());
+        }
+        namespace(req)
+    }
+}
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, RpcStatus>> + Send>>;
 
@@ -44,8 +62,12 @@ fn status_proto(s: IngestStatus) -> Status {
     }
 }
 
-/// The lease named by the request's `containerd-lease` metadata, if any.
-fn lease<T>(req: &Request<T>) -> Option<String> {
+/// The lease named by the request's `containerd-lease` metadata, if any (never for the plain
+/// namespace, which has no leases).
+fn lease<T>(ns: &str, req: &Request<T>) -> Option<String> {
+    if ns == PLAIN {
+        return None;
+    }
     req.metadata()
         .get("containerd-lease")
         .and_then(|v| v.to_str().ok())
@@ -56,7 +78,7 @@ fn lease<T>(req: &Request<T>) -> Option<String> {
 #[tonic::async_trait]
 impl Content for ContentService {
     async fn info(&self, req: Request<InfoRequest>) -> Result<Response<InfoResponse>, RpcStatus> {
-        let ns = namespace(&req)?;
+        let ns = self.namespace(&req)?;
         let d = req.into_inner().digest;
         let s = self.0.store.clone();
         let i = blocking(move || s.content_info(&ns, &d)).await?;
@@ -69,7 +91,7 @@ impl Content for ContentService {
         &self,
         req: Request<UpdateRequest>,
     ) -> Result<Response<UpdateResponse>, RpcStatus> {
-        let ns = namespace(&req)?;
+        let ns = self.namespace(&req)?;
         let r = req.into_inner();
         let info = r
             .info
@@ -93,7 +115,7 @@ impl Content for ContentService {
         &self,
         req: Request<ListContentRequest>,
     ) -> Result<Response<Self::ListStream>, RpcStatus> {
-        let ns = namespace(&req)?;
+        let ns = self.namespace(&req)?;
         let filter = super::filters(&req.into_inner().filters)?;
         let s = self.0.store.clone();
         let all = blocking(move || s.content_list(&ns, &filter)).await?;
@@ -110,14 +132,16 @@ impl Content for ContentService {
     }
 
     async fn delete(&self, req: Request<DeleteContentRequest>) -> Result<Response<()>, RpcStatus> {
-        let ns = namespace(&req)?;
+        let ns = self.namespace(&req)?;
         let d = req.into_inner().digest;
         let s = self.0.store.clone();
         let (n, dd) = (ns.clone(), d.clone());
         blocking(move || s.content_delete(&n, &dd)).await?;
-        self.0
-            .exchange
-            .publish(&ns, "/content/delete", any(&ContentDelete { digest: d }));
+        if ns != PLAIN {
+            self.0
+                .exchange
+                .publish(&ns, "/content/delete", any(&ContentDelete { digest: d }));
+        }
         Ok(Response::new(()))
     }
 
@@ -127,17 +151,12 @@ impl Content for ContentService {
         &self,
         req: Request<ReadContentRequest>,
     ) -> Result<Response<Self::ReadStream>, RpcStatus> {
-        let ns = namespace(&req)?;
+        let ns = self.namespace(&req)?;
         let r = req.into_inner();
         let s = self.0.store.clone();
         let d = r.digest.clone();
-        let (mut file, size) = blocking(move || s.content_open(&ns, &d)).await?;
-        if r.offset < 0 || r.offset > size {
-            return Err(RpcStatus::out_of_range(format!(
-                "read offset {} of content {} out of range (size {size})",
-                r.offset, r.digest
-            )));
-        }
+        let off = r.offset;
+        let (mut blob, size) = blocking(move || s.content_open_at(&ns, &d, off)).await?;
         let end = if r.size > 0 {
             (r.offset + r.size).min(size)
         } else {
@@ -149,15 +168,10 @@ impl Content for ContentService {
         let start = r.offset;
         tokio::task::spawn_blocking(move || {
             let mut off = start;
-            if let Err(e) = file.seek(SeekFrom::Start(off as u64)) {
-                let _ =
-                    tx.blocking_send(Err(RpcStatus::internal(format!("seeking {digest}: {e}"))));
-                return;
-            }
             while off < end {
                 let n = ((end - off) as usize).min(READ_CHUNK);
                 let mut buf = vec![0u8; n];
-                if let Err(e) = file.read_exact(&mut buf) {
+                if let Err(e) = blob.read_exact(&mut buf) {
                     let _ = tx
                         .blocking_send(Err(RpcStatus::internal(format!("reading {digest}: {e}"))));
                     return;
@@ -182,7 +196,7 @@ impl Content for ContentService {
         &self,
         req: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, RpcStatus> {
-        let ns = namespace(&req)?;
+        let ns = self.namespace(&req)?;
         let r = req.into_inner().r#ref;
         let s = self.0.store.clone();
         let st = blocking(move || s.content_status(&ns, &r)).await?;
@@ -195,7 +209,7 @@ impl Content for ContentService {
         &self,
         req: Request<ListStatusesRequest>,
     ) -> Result<Response<ListStatusesResponse>, RpcStatus> {
-        let ns = namespace(&req)?;
+        let ns = self.namespace(&req)?;
         let filter = super::filters(&req.into_inner().filters)?;
         let s = self.0.store.clone();
         let all = blocking(move || s.content_list_statuses(&ns, &filter)).await?;
@@ -210,8 +224,8 @@ impl Content for ContentService {
         &self,
         req: Request<Streaming<WriteContentRequest>>,
     ) -> Result<Response<Self::WriteStream>, RpcStatus> {
-        let ns = namespace(&req)?;
-        let lease = lease(&req);
+        let ns = self.namespace(&req)?;
+        let lease = lease(&ns, &req);
         let mut inbound = req.into_inner();
         let first = match inbound.next().await {
             Some(m) => m?,
@@ -249,7 +263,7 @@ impl Content for ContentService {
     }
 
     async fn abort(&self, req: Request<AbortRequest>) -> Result<Response<()>, RpcStatus> {
-        let ns = namespace(&req)?;
+        let ns = self.namespace(&req)?;
         let r = req.into_inner().r#ref;
         let s = self.0.store.clone();
         blocking(move || s.content_abort(&ns, &r)).await?;

@@ -26,6 +26,9 @@ pub struct Daemon {
     extra_config: String,
     /// Run gantryd even when the tests run against containerd (for helper daemons).
     force_gantryd: bool,
+    /// Run containerd even when the tests run against gantryd, with its local content store
+    /// disabled so that a content proxy plugin is its content store.
+    containerd_front: bool,
 }
 
 impl Daemon {
@@ -47,6 +50,27 @@ impl Daemon {
             child: None,
             extra_config: extra.to_string(),
             force_gantryd: gantryd_only,
+            containerd_front: false,
+        };
+        d.spawn();
+        d
+    }
+
+    /// Starts the real containerd whatever the tests run against, without its local content
+    /// store: `extra` must configure a content proxy plugin, which containerd 1.6 then uses
+    /// under its own metadata.
+    pub fn start_containerd_front(extra: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("gantryd-test")
+            .tempdir()
+            .expect("temp dir");
+        let mut d = Daemon {
+            sock: dir.path().join("d.sock"),
+            dir,
+            child: None,
+            extra_config: extra.to_string(),
+            force_gantryd: false,
+            containerd_front: true,
         };
         d.spawn();
         d
@@ -64,7 +88,7 @@ impl Daemon {
             r#"version = 2
 root = "{root}"
 state = "{state}"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+disabled_plugins = [{local_content}"io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 
 [grpc]
   address = "{sock}"
@@ -85,6 +109,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
             root = p.join("root").display(),
             state = p.join("state").display(),
             sock = self.sock.display(),
+            local_content = if self.containerd_front {
+                "\"io.containerd.content.v1.content\", "
+            } else {
+                ""
+            },
             metrics = if self.extra_config.contains("[metrics]") {
                 ""
             } else {
@@ -97,7 +126,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
 
     fn spawn(&mut self) {
         self.write_config();
-        let bin = if is_containerd() && !self.force_gantryd {
+        let bin = if self.containerd_front || (is_containerd() && !self.force_gantryd) {
             "/usr/bin/containerd".to_string()
         } else {
             env!("CARGO_BIN_EXE_gantryd").to_string()
@@ -295,4 +324,142 @@ pub fn busybox_oci_archive(dir: &Path, name: &str) -> (PathBuf, String) {
         .expect("tar");
     assert!(st.success());
     (archive, man_d)
+}
+
+/// A private docker-registry (Debian's distribution 2.8) on 127.0.0.1, storage in a temp dir,
+/// stopped and removed on drop.
+pub struct Registry {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("gantryd-registry")
+            .tempdir()
+            .expect("temp dir");
+        // A port free now; the registry binds it a moment later.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .expect("registry config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("starting /usr/bin/docker-registry");
+        let mut r = Registry {
+            dir,
+            port,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok((200, _, _)) = r.http("GET", "/v2/", &[]) {
+                return r;
+            }
+            if let Some(st) = r.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("docker-registry exited with {st}; log:\n{}", r.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not come up; log:\n{}",
+                r.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// One HTTP/1.1 request (`path` with its query); returns status, headers and body.
+    fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, String, Vec<u8>)> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        )?;
+        s.write_all(body)?;
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp)?;
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(resp.len());
+        let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        Ok((status, head, resp[(split + 4).min(resp.len())..].to_vec()))
+    }
+
+    /// Pushes `data` as a blob of `repo` (monolithic upload: POST, then PUT with the digest);
+    /// returns its digest.
+    pub fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let dgst = sha256(data);
+        let (st, head, _) = self
+            .http("POST", &format!("/v2/{repo}/blobs/uploads/"), &[])
+            .expect("starting a blob upload");
+        assert_eq!(st, 202, "blob upload start: {head}");
+        let location = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("location")
+                    .then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no Location in {head}"));
+        // The Location may be absolute; the request line wants the path and query.
+        let path = match location.find("/v2/") {
+            Some(i) => location[i..].to_string(),
+            None => location,
+        };
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (st, head, _) = self
+            .http("PUT", &format!("{path}{sep}digest={dgst}"), data)
+            .expect("finishing a blob upload");
+        assert_eq!(st, 201, "blob upload: {head}");
+        dgst
+    }
+
+    /// `127.0.0.1:PORT/REPO@DIGEST`, as ctr takes a remote object.
+    pub fn reference(&self, repo: &str, dgst: &str) -> String {
+        format!("127.0.0.1:{}/{repo}@{dgst}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

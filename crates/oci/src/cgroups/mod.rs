@@ -309,9 +309,48 @@ impl CgroupManager {
 
     /// Moves `pid` into the cgroup: one write into each hierarchy's cgroup.procs.
     pub fn add_pid(&self, pid: i32) -> Result<()> {
+        self.add_pid_to(pid, &[])
+    }
+
+    /// As [`add_pid`](Self::add_pid), into existing sub-cgroups of the
+    /// container (`exec --cgroup`): each entry is (controller or None for
+    /// every hierarchy, path relative to the container's cgroup).
+    pub fn add_pid_to(&self, pid: i32, subs: &[(Option<String>, String)]) -> Result<()> {
+        for (_, sub) in subs {
+            let rel = Path::new(sub);
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(Error::Cgroup(format!(
+                    "sub-cgroup {sub:?}: must be a relative path without '..' inside the container's cgroup"
+                )));
+            }
+        }
         let pid = pid.to_string();
-        for p in self.paths() {
-            fs::write(p, "cgroup.procs", &pid)?;
+        let dirs = self
+            .v1
+            .iter()
+            .map(|d| (d.controllers.as_slice(), d.path.as_path()))
+            .chain(self.unified.iter().map(|d| (&[][..], d.path.as_path())));
+        for (controllers, dir) in dirs {
+            // A controller-specific entry wins over a general one.
+            let sub = subs
+                .iter()
+                .find(|(c, _)| c.as_ref().is_some_and(|c| controllers.contains(c)))
+                .or_else(|| subs.iter().find(|(c, _)| c.is_none()));
+            let target = match sub {
+                Some((_, s)) => dir.join(s),
+                None => dir.to_path_buf(),
+            };
+            if sub.is_some() && !target.is_dir() {
+                return Err(Error::Cgroup(format!(
+                    "sub-cgroup {} does not exist",
+                    target.display()
+                )));
+            }
+            fs::write(&target, "cgroup.procs", &pid)?;
         }
         Ok(())
     }

@@ -25,6 +25,8 @@ pub struct ExecOpts {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// Existing sub-cgroups to run in (`exec --cgroup [controller:]path`).
+    pub cgroup: Vec<(Option<String>, String)>,
 }
 
 /// Namespaces in the order they are joined: user first (it grants the
@@ -147,7 +149,7 @@ impl Container {
                 nix::sys::signal::Signal::SIGKILL,
             );
         };
-        if let Err(e) = self.state.cgroup.add_pid(child) {
+        if let Err(e) = self.state.cgroup.add_pid_to(child, &opts.cgroup) {
             kill_child();
             return Err(e);
         }

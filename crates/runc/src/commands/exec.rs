@@ -36,6 +36,14 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
+        cgroup: a
+            .cgroup
+            .iter()
+            .map(|c| match c.split_once(':') {
+                Some((ctrl, path)) => (Some(ctrl.to_string()), path.to_string()),
+                None => (None, c.clone()),
+            })
+            .collect(),
     })?)
 }
 

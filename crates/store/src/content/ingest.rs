@@ -142,7 +142,9 @@ impl Store {
         if r.is_empty() {
             return Err(Error::InvalidArgument("ref must not be empty".into()));
         }
-        crate::namespaces::validate_identifier("namespace", ns)?;
+        if ns != crate::namespaces::PLAIN {
+            crate::namespaces::validate_identifier("namespace", ns)?;
+        }
         if !expected.is_empty() {
             digest::validate(expected)?;
             if self.content_info(ns, expected).is_ok() {
@@ -295,17 +297,10 @@ impl Store {
         {
             // GC must not see the new blob file before its record exists.
             let _gc = self.gc_lock.lock().expect("gc lock");
-            let target = self.blob_path(&dgst);
-            if self.blob_exists(&dgst)? {
-                fs::remove_dir_all(&w.dir).map_err(io(format!("removing {}", w.dir.display())))?;
-            } else {
-                fs::rename(w.dir.join("data"), &target).map_err(io(format!(
-                    "moving ingest {} to {}",
-                    st.r#ref,
-                    target.display()
-                )))?;
-                fs::remove_dir_all(&w.dir).map_err(io(format!("removing {}", w.dir.display())))?;
+            if !self.blobs.exists(&dgst)? {
+                self.blobs.adopt(&dgst, st.offset, &w.dir.join("data"))?;
             }
+            fs::remove_dir_all(&w.dir).map_err(io(format!("removing {}", w.dir.display())))?;
             self.content_record(
                 ns,
                 &dgst,

@@ -1,23 +1,24 @@
 //! The content store: blobs on disk shared by all namespaces, made visible to a namespace by a
 //! metadata record there (as containerd's metadata layer does over its local store).
 //!
-//! A blob is renamed into `blobs/sha256/<hex>` before its record is committed, so a crash in
-//! between leaves only an unreferenced file, which garbage collection removes.
+//! A blob is handed to the backend ([`Blobs`]: `blobs/sha256/<hex>` locally, or a proxy
+//! plugin's store) before its record is committed, so a crash in between leaves only an
+//! unreferenced blob, which garbage collection removes.
 
+mod backend;
 mod ingest;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::PathBuf;
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
+pub use backend::{BlobReader, Blobs, LocalBlobs};
 pub use ingest::{IngestStatus, Writer};
 
 use crate::db::{self, encode, Store, CONTENT};
 use crate::digest;
-use crate::error::{io, Error, Result};
+use crate::error::{Error, Result};
 use crate::filters::{label_field, Adaptor, Filter};
 use crate::{labels, namespaces, time};
 
@@ -44,11 +45,6 @@ impl Adaptor for Info {
 }
 
 impl Store {
-    pub(crate) fn blob_path(&self, dgst: &str) -> PathBuf {
-        let hex = dgst.strip_prefix("sha256:").unwrap_or(dgst);
-        self.content_root.join("blobs").join("sha256").join(hex)
-    }
-
     pub fn content_info(&self, ns: &str, dgst: &str) -> Result<Info> {
         digest::validate(dgst)?;
         let txn = self.read_txn()?;
@@ -117,24 +113,18 @@ impl Store {
         Ok(())
     }
 
-    /// Opens a blob visible in `ns` for reading; returns the file and its size.
-    pub fn content_open(&self, ns: &str, dgst: &str) -> Result<(File, i64)> {
+    /// Opens a blob visible in `ns` for reading from `offset`; returns the reader and the
+    /// blob's size. An offset past the end is OutOfRange.
+    pub fn content_open_at(&self, ns: &str, dgst: &str, offset: i64) -> Result<(BlobReader, i64)> {
         let info = self.content_info(ns, dgst)?;
-        let path = self.blob_path(dgst);
-        let f = File::open(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotFound(format!(
-                    "content digest {dgst}: blob file {}",
-                    path.display()
-                ))
-            } else {
-                Error::Io {
-                    context: format!("opening {}", path.display()),
-                    source: e,
-                }
-            }
-        })?;
-        Ok((f, info.size))
+        if offset < 0 || offset > info.size {
+            return Err(Error::OutOfRange(format!(
+                "read offset {offset} of content {dgst} out of range (size {})",
+                info.size
+            )));
+        }
+        let r = self.blobs.open_at(dgst, offset as u64)?;
+        Ok((r, info.size))
     }
 
     /// Records a blob already on disk in `ns` (used by commit), held by `lease` if given,
@@ -192,15 +182,5 @@ impl Store {
         txn.commit()?;
         self.mutated(false);
         Ok(())
-    }
-
-    /// Whether a blob file exists on disk (in any namespace).
-    pub(crate) fn blob_exists(&self, dgst: &str) -> Result<bool> {
-        let p = self.blob_path(dgst);
-        match std::fs::metadata(&p) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io(format!("stat {}", p.display()))(e)),
-        }
     }
 }
