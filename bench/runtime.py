@@ -7,7 +7,8 @@ Runtimes run in alternation (the order rotates every round), N rounds each:
     a process forked from Python inherits Python's RSS high-water mark through exec, so peak
     RSS is taken in a separate run under GNU time (`/usr/bin/time -f %M`, its own wait4 of a
     child forked from a small process);
-  * `create; start; delete` of /bin/true: wall time of the sequence (and of each step).
+  * `create; start; delete` of /bin/true: wall time of the sequence (and of each step);
+  * `exec` of /bin/true into a running container: wall and CPU time.
 Medians with p10/p90, ratios against runc and crun, a Markdown table on stdout, and a section
 appended to bench/RESULTS.md with the command used.
 
@@ -82,6 +83,18 @@ def default_spec():
     }
 
 
+def make_sleeper_bundle(base, bundle):
+    """The same rootfs with a config that sleeps (a container to exec into)."""
+    sleeper = os.path.join(base, "sleeper")
+    os.makedirs(sleeper)
+    spec = default_spec()
+    spec["root"]["path"] = os.path.join(bundle, "rootfs")
+    spec["process"]["args"] = ["sleep", "1000000"]
+    with open(os.path.join(sleeper, "config.json"), "w") as f:
+        json.dump(spec, f, indent=2)
+    return sleeper
+
+
 def make_bundle(base):
     bundle = os.path.join(base, "bundle")
     rootfs = os.path.join(bundle, "rootfs")
@@ -129,6 +142,8 @@ class Runtime:
         self.n = 0
         self.run_wall, self.run_cpu, self.run_rss = [], [], []
         self.csd_wall, self.create_wall, self.start_wall, self.delete_wall = [], [], [], []
+        self.exec_wall, self.exec_cpu = [], []
+        self.sleeper = None
 
     def argv(self, *args):
         return [self.path, "--root", self.root, *args]
@@ -185,6 +200,19 @@ class Runtime:
             raise RuntimeError(f"{self.name} delete exited {code}")
         return total, create, start, delete
 
+    def start_sleeper(self, bundle):
+        """A long-running container for the exec measurements."""
+        self.sleeper = self.next_id()
+        code, _, _, _ = spawn_wait(self.argv("run", "--detach", "--bundle", bundle, self.sleeper))
+        if code != 0:
+            raise RuntimeError(f"{self.name} run --detach exited {code}")
+
+    def exec_once(self):
+        code, wall, cpu, _ = spawn_wait(self.argv("exec", self.sleeper, "/bin/true"))
+        if code != 0:
+            raise RuntimeError(f"{self.name} exec exited {code}")
+        return wall, cpu
+
     def cleanup(self):
         if not os.path.isdir(self.root):
             return
@@ -232,10 +260,15 @@ def table(runtimes, skipped):
     for name, why in skipped:
         lines.append(f"| {name} | skipped: {why} | | | | | | |")
     lines.append("")
+    lines.append("| runtime | exec /bin/true wall ms | exec CPU ms |")
+    lines.append("|---|---|---|")
+    for r in runtimes:
+        lines.append(f"| {r.name} | {fmt(r.exec_wall, 1e3)} | {fmt(r.exec_cpu, 1e3)} |")
+    lines.append("")
     lines.append("Medians (p10–p90). Ratios (median / median):")
     lines.append("")
-    lines.append("| runtime | vs | run wall | run CPU | run peak RSS | create;start;delete |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("| runtime | vs | run wall | run CPU | run peak RSS | create;start;delete | exec wall |")
+    lines.append("|---|---|---|---|---|---|---|")
     for r in runtimes:
         for base in ("runc", "crun"):
             b = by.get(base)
@@ -244,7 +277,7 @@ def table(runtimes, skipped):
                 continue
             lines.append(
                 f"| {r.name} | {base} | {ratio(r.run_wall, b.run_wall)} | {ratio(r.run_cpu, b.run_cpu)} | "
-                f"{ratio(r.run_rss, b.run_rss)} | {ratio(r.csd_wall, b.csd_wall)} |"
+                f"{ratio(r.run_rss, b.run_rss)} | {ratio(r.csd_wall, b.csd_wall)} | {ratio(r.exec_wall, b.exec_wall)} |"
             )
     return "\n".join(lines)
 
@@ -300,6 +333,7 @@ def main():
     try:
         how = hide_hybrid_controllers(base)
         bundle = make_bundle(base)
+        sleeper = make_sleeper_bundle(base, bundle)
         have_time = os.access(GNU_TIME, os.X_OK)
         if not have_time:
             print(f"bench: {GNU_TIME} (Debian package time) missing: no peak RSS", file=sys.stderr)
@@ -313,6 +347,8 @@ def main():
             try:
                 rt.run_once(bundle)  # can it run a container at all?
                 rt.lifecycle_once(bundle, base)
+                rt.start_sleeper(sleeper)
+                rt.exec_once()
                 if have_time:
                     rt.peak_rss_once(bundle, base)
             except (RuntimeError, OSError) as e:
@@ -332,7 +368,10 @@ def main():
                 wall, cpu = rt.run_once(bundle)
                 rss = rt.peak_rss_once(bundle, base) if have_time else None
                 csd = rt.lifecycle_once(bundle, base)
+                ewall, ecpu = rt.exec_once()
                 if i >= args.warmup:
+                    rt.exec_wall.append(ewall)
+                    rt.exec_cpu.append(ecpu)
                     rt.run_wall.append(wall)
                     rt.run_cpu.append(cpu)
                     if rss is not None:
