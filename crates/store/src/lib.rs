@@ -2,7 +2,8 @@
 //!
 //! - [`Store`] holds the metadata database (redb, one table per kind of object, every key
 //!   prefixed by its namespace as containerd's bbolt schema nests buckets by namespace) and
-//!   the content store on disk (`blobs/sha256/<hex>`, resumable `ingest/` writes).
+//!   the content store: resumable `ingest/` writes on disk and committed blobs behind the
+//!   [`content::Blobs`] backend (`blobs/sha256/<hex>` locally, or a proxy plugin's store).
 //! - Each kind of object has its own module adding methods to [`Store`]:
 //!   [`namespaces`], [`content`], [`images`], [`leases`]; [`gc`] removes what nothing
 //!   references any more; [`filters`] parses containerd's filter syntax.
