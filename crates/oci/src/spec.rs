@@ -22,9 +22,9 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
     let dir = std::fs::canonicalize(bundle).map_err(|e| Error::path("bundle", bundle, e))?;
     let config = dir.join("config.json");
     let text = std::fs::read(&config).map_err(|e| Error::path("reading", &config, e))?;
-    let mut value: serde_json::Value =
+    let value: serde_json::Value =
         serde_json::from_slice(&text).map_err(|e| Error::Spec(e.to_string()))?;
-    drop_unknown_capabilities(&mut value);
+    check_capability_names(&value)?;
     crate::seccomp::check_json(&value)?;
     let spec: Spec = serde_json::from_value(value).map_err(|e| Error::Spec(e.to_string()))?;
     let rootfs = resolve_rootfs(&spec, &dir)?;
@@ -32,30 +32,28 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
     Ok(Bundle { spec, dir, rootfs })
 }
 
-/// runc runs configs that name capabilities it does not know (newer ones, or
-/// typos) after a warning; the spec types would refuse them, so they are
-/// dropped here, with the warning.
-fn drop_unknown_capabilities(v: &mut serde_json::Value) {
+/// A capability name that is no Linux capability at all is an error naming
+/// it (runtime-spec: "Any value which cannot be mapped to a relevant kernel
+/// interface MUST cause an error"). A real one this kernel lacks is dropped
+/// later with a warning (see process::capabilities), as runc does, so configs
+/// written for newer kernels still run.
+fn check_capability_names(v: &serde_json::Value) -> Result<()> {
     let Some(sets) = v
-        .pointer_mut("/process/capabilities")
-        .and_then(|c| c.as_object_mut())
+        .pointer("/process/capabilities")
+        .and_then(|c| c.as_object())
     else {
-        return;
+        return Ok(());
     };
-    for (set, list) in sets.iter_mut() {
-        if let Some(list) = list.as_array_mut() {
-            list.retain(|cap| {
-                let ok =
-                    serde_json::from_value::<oci_spec::runtime::Capability>(cap.clone()).is_ok();
-                if !ok {
-                    eprintln!(
-                        "warning: process.capabilities.{set}: unknown capability {cap} ignored"
-                    );
-                }
-                ok
-            });
+    for (set, list) in sets {
+        for cap in list.as_array().into_iter().flatten() {
+            if serde_json::from_value::<oci_spec::runtime::Capability>(cap.clone()).is_err() {
+                return Err(Error::Spec(format!(
+                    "process.capabilities.{set}: unknown capability {cap}"
+                )));
+            }
         }
     }
+    Ok(())
 }
 
 fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {

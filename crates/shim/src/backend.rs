@@ -5,7 +5,7 @@
 
 use crate::paths;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The container's stdio as handed to `create`/`exec`; `None` is /dev/null.
 pub struct ProcessIo {
@@ -22,6 +22,21 @@ impl ProcessIo {
             stderr: None,
         }
     }
+}
+
+/// A checkpoint request, in runc's terms (`runc checkpoint` flags).
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointSpec {
+    pub image_path: PathBuf,
+    pub work_path: Option<PathBuf>,
+    /// Stop the container after the dump (otherwise `--leave-running`).
+    pub exit: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub empty_namespaces: Vec<String>,
+    pub cgroups_mode: Option<String>,
 }
 
 /// The operations of runc's command line the shim uses. `console_socket` is a path
@@ -45,6 +60,8 @@ pub trait Backend {
     fn update(&self, id: &str, resources: &[u8]) -> Result<(), String>;
     /// cgroup statistics, shaped as the `data` of `runc events --stats`.
     fn stats(&self, id: &str) -> Result<serde_json::Value, String>;
+    /// Dumps the container with criu (found through PATH unless the runtime knows better).
+    fn checkpoint(&self, id: &str, spec: &CheckpointSpec) -> Result<(), String>;
     fn exec(
         &self,
         id: &str,

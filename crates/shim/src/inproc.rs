@@ -3,8 +3,9 @@
 //! sound here because the shim is single-threaded. A process's stdio is whatever the
 //! caller has on 0/1/2 (as with runc), so those are swapped in around the call.
 
-use crate::backend::{Backend, ProcessIo};
-use gantry_oci::container::{self, Container, CreateOpts, ExecOpts};
+use crate::backend::{Backend, CheckpointSpec, ProcessIo};
+use gantry_oci::container::{self, CheckpointOpts, Container, CreateOpts, ExecOpts};
+use gantry_oci::criu::CriuOpts;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -154,6 +155,40 @@ impl Backend for InProcess {
             .stats()
             .map_err(|e| format!("reading statistics of container {id}: {e}"))?;
         serde_json::to_value(stats).map_err(|e| format!("statistics of container {id}: {e}"))
+    }
+
+    fn checkpoint(&self, id: &str, spec: &CheckpointSpec) -> Result<(), String> {
+        let what = format!("checkpointing container {id}");
+        if !spec.empty_namespaces.is_empty() {
+            return Err(format!(
+                "{what}: empty namespaces ({}) are not supported by the in-process backend",
+                spec.empty_namespaces.join(", ")
+            ));
+        }
+        let manage_cgroups_mode = spec
+            .cgroups_mode
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("{what}: {e}"))?;
+        let opts = CheckpointOpts {
+            criu: CriuOpts {
+                // `criu` through the shim's PATH (containerd's), as the stock shim finds it.
+                bin: "criu".into(),
+                image_path: spec.image_path.clone(),
+                work_path: spec.work_path.clone(),
+                tcp_established: spec.tcp_established,
+                file_locks: spec.file_locks,
+                ext_unix_sk: spec.ext_unix_sk,
+                shell_job: spec.shell_job,
+                manage_cgroups_mode,
+            },
+            leave_running: !spec.exit,
+            ..CheckpointOpts::default()
+        };
+        self.load(id)?
+            .checkpoint(&opts)
+            .map_err(|e| format!("{what}: {e}"))
     }
 
     fn exec(

@@ -4,6 +4,7 @@
 //! the Task API (`containerd.task.v2.Task`) on the socket it inherited as fd 3.
 
 mod backend;
+mod checkpoint;
 mod flags;
 mod footprint;
 mod inproc;

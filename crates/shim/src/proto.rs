@@ -235,6 +235,39 @@ pub struct ShutdownRequest {
     pub now: bool,
 }
 
+#[derive(Clone, PartialEq, Message)]
+pub struct CheckpointTaskRequest {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(string, tag = "2")]
+    pub path: String,
+    #[prost(message, optional, tag = "3")]
+    pub options: Option<Any>,
+}
+
+/// `containerd.runc.v1.CheckpointOptions`: what `ctr task checkpoint` sends.
+#[derive(Clone, PartialEq, Message)]
+pub struct CheckpointOptions {
+    #[prost(bool, tag = "1")]
+    pub exit: bool,
+    #[prost(bool, tag = "2")]
+    pub open_tcp: bool,
+    #[prost(bool, tag = "3")]
+    pub external_unix_sockets: bool,
+    #[prost(bool, tag = "4")]
+    pub terminal: bool,
+    #[prost(bool, tag = "5")]
+    pub file_locks: bool,
+    #[prost(string, repeated, tag = "6")]
+    pub empty_namespaces: Vec<String>,
+    #[prost(string, tag = "7")]
+    pub cgroups_mode: String,
+    #[prost(string, tag = "8")]
+    pub image_path: String,
+    #[prost(string, tag = "9")]
+    pub work_path: String,
+}
+
 /// `containerd.runc.v1.Options` (type URL `containerd.runc.v1.Options`).
 #[derive(Clone, PartialEq, Message)]
 pub struct RuncOptions {
@@ -306,6 +339,14 @@ pub mod events {
     }
 
     /// TaskStart (`container_id = 1, pid = 2`).
+    #[derive(Clone, PartialEq, Message)]
+    pub struct TaskCheckpointed {
+        #[prost(string, tag = "1")]
+        pub container_id: String,
+        #[prost(string, tag = "2")]
+        pub checkpoint: String,
+    }
+
     #[derive(Clone, PartialEq, Message)]
     pub struct TaskStart {
         #[prost(string, tag = "1")]

@@ -3,7 +3,7 @@
 //! operation's error. Each call waits for its own child before returning, so the
 //! shim's reaper (which only runs between calls) never steals a runtime's exit status.
 
-use crate::backend::{Backend, ProcessIo};
+use crate::backend::{Backend, CheckpointSpec, ProcessIo};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -230,6 +230,34 @@ impl Backend for Runtime {
         let mut v: serde_json::Value = serde_json::from_slice(&out)
             .map_err(|e| format!("parsing the statistics of container {id}: {e}"))?;
         Ok(v["data"].take())
+    }
+
+    fn checkpoint(&self, id: &str, spec: &CheckpointSpec) -> Result<(), String> {
+        let mut cmd = self.command();
+        cmd.args(["checkpoint", "--image-path"])
+            .arg(&spec.image_path);
+        if let Some(w) = &spec.work_path {
+            cmd.arg("--work-path").arg(w);
+        }
+        if !spec.exit {
+            cmd.arg("--leave-running");
+        }
+        let flags = [
+            (spec.tcp_established, "--tcp-established"),
+            (spec.ext_unix_sk, "--ext-unix-sk"),
+            (spec.shell_job, "--shell-job"),
+            (spec.file_locks, "--file-locks"),
+        ];
+        cmd.args(flags.iter().filter(|f| f.0).map(|f| f.1));
+        for ns in &spec.empty_namespaces {
+            cmd.arg("--empty-ns").arg(ns);
+        }
+        if let Some(mode) = &spec.cgroups_mode {
+            cmd.arg("--manage-cgroups-mode").arg(mode);
+        }
+        cmd.arg(id).stdin(Stdio::null());
+        self.run(&format!("checkpointing container {id}"), cmd)
+            .map(drop)
     }
 
     fn ps(&self, id: &str) -> Result<Vec<u32>, String> {

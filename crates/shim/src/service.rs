@@ -181,10 +181,7 @@ impl Service {
             "Shutdown" => self.shutdown(payload),
             "Update" => self.update(payload),
             "Stats" => self.stats(payload),
-            "Checkpoint" => Err(err(
-                code::UNIMPLEMENTED,
-                format!("{method} is not implemented by the gantry shim yet"),
-            )),
+            "Checkpoint" => self.checkpoint(payload),
             other => Err(err(
                 code::UNIMPLEMENTED,
                 format!("unknown method {SERVICE}/{other}"),
@@ -618,6 +615,29 @@ impl Service {
         let c = self.container(&req.id)?;
         let resources = req.resources.map(|a| a.value).unwrap_or_default();
         c.runtime.update(&req.id, &resources).map_err(unknown)?;
+        empty()
+    }
+
+    fn checkpoint(&mut self, payload: &[u8]) -> Result<Vec<u8>, RpcError> {
+        let req: proto::CheckpointTaskRequest = decode(payload, "Checkpoint")?;
+        let c = self.container(&req.id)?;
+        if c.init.exit.is_some() || !c.init.started {
+            return Err(err(
+                code::FAILED_PRECONDITION,
+                format!("container {} is not running: nothing to checkpoint", req.id),
+            ));
+        }
+        let spec =
+            crate::checkpoint::spec(&req, &c.bundle).map_err(|e| err(code::INVALID_ARGUMENT, e))?;
+        c.runtime.checkpoint(&req.id, &spec).map_err(unknown)?;
+        self.publisher.publish(
+            "/tasks/checkpointed",
+            "TaskCheckpointed",
+            &events::TaskCheckpointed {
+                container_id: req.id.clone(),
+                checkpoint: spec.image_path.display().to_string(),
+            },
+        );
         empty()
     }
 

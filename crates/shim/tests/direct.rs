@@ -214,12 +214,16 @@ fn start_serve_update_shutdown_delete() {
     let metrics = stats.stats.expect("metrics");
     assert_eq!(metrics.type_url, "io.containerd.cgroups.v1.Metrics");
     assert!(!metrics.value.is_empty());
-    let checkpoint = proto::ProcessRequest {
+    // A checkpoint needs somewhere to put the images.
+    let checkpoint = proto::CheckpointTaskRequest {
         id: id.clone(),
-        exec_id: String::new(),
+        ..Default::default()
     };
     let e = call("Checkpoint", checkpoint.encode_to_vec()).unwrap_err();
-    assert!(e.to_string().contains("code 12"), "{e}");
+    assert!(
+        e.to_string().contains("code 3") && e.to_string().contains("no image path"),
+        "{e}"
+    );
 
     let kill = proto::KillRequest {
         id: id.clone(),
@@ -412,4 +416,150 @@ fn events_fall_back_to_the_publish_binary() {
             );
         }
     }
+}
+
+/// Task.Checkpoint with containerd.runc.v1.CheckpointOptions{exit}: with a working criu
+/// (GANTRY_TEST_CRIU, first in the shim's PATH as `criu`) the images are written, the
+/// task exits and TaskCheckpointed is published; without one the call fails with criu's
+/// reason and the task keeps running.
+#[test]
+fn checkpoint_with_exit_option() {
+    let state = tempfile::Builder::new()
+        .prefix("gshimc")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let address = state.path().join("containerd.sock").display().to_string();
+    let ttrpc_address = format!("{address}.ttrpc");
+    let seen = events_server(Path::new(&ttrpc_address));
+    let id = unique_id("gshimc");
+    let cgroup = format!("/{id}");
+    let bundle = Bundle::new();
+    // Off the host's /dev/null onto the container's: criu dumps only files it can see.
+    bundle
+        .args(&[
+            "sh",
+            "-c",
+            "exec </dev/null >/dev/null 2>&1; exec sleep 1000",
+        ])
+        .cgroups_path(&cgroup);
+    let _cleanup = Cleanup {
+        state: state.path().to_path_buf(),
+        cgroup: cgroup.clone(),
+    };
+    let criu = std::env::var("GANTRY_TEST_CRIU")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let bin = state.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    if let Some(criu) = &criu {
+        std::os::unix::fs::symlink(criu, bin.join("criu")).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(SHIM)
+        .args([
+            "-namespace",
+            "testns",
+            "-address",
+            &address,
+            "-publish-binary",
+            "/bin/false",
+            "-id",
+            &id,
+            "start",
+        ])
+        .current_dir(bundle.path())
+        .env("TTRPC_ADDRESS", &ttrpc_address)
+        .env("PATH", &path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = String::from_utf8(out.stdout).unwrap();
+    let sock = addr.strip_prefix("unix://").expect("unix:// address");
+    let mut client = ttrpc::Client::connect(sock).unwrap();
+    let mut call = |method: &str, msg: Vec<u8>| client.call(TASK, method, msg);
+    let create = proto::CreateTaskRequest {
+        id: id.clone(),
+        bundle: bundle.path_str().into(),
+        ..Default::default()
+    };
+    call("Create", create.encode_to_vec()).unwrap();
+    let req = proto::ProcessRequest {
+        id: id.clone(),
+        exec_id: String::new(),
+    };
+    call("Start", req.encode_to_vec()).unwrap();
+    let images = state.path().join("images");
+    let options = proto::CheckpointOptions {
+        exit: true,
+        ..Default::default()
+    };
+    let checkpoint = proto::CheckpointTaskRequest {
+        id: id.clone(),
+        path: images.display().to_string(),
+        options: Some(proto::Any {
+            type_url: "containerd.runc.v1.CheckpointOptions".into(),
+            value: options.encode_to_vec(),
+        }),
+    };
+    let result = call("Checkpoint", checkpoint.encode_to_vec());
+    if criu.is_some() {
+        result.unwrap();
+        assert!(
+            images.join("inventory.img").exists(),
+            "no criu images in {}",
+            images.display()
+        );
+        // The dump ended the task: Wait answers.
+        call("Wait", req.encode_to_vec()).unwrap();
+    } else {
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains("criu"), "the error does not name criu: {e}");
+        let st =
+            proto::StateResponse::decode(call("State", req.encode_to_vec()).unwrap().as_slice())
+                .unwrap();
+        assert_eq!(
+            st.status,
+            proto::status::RUNNING,
+            "task after a failed dump"
+        );
+        let kill = proto::KillRequest {
+            id: id.clone(),
+            exec_id: String::new(),
+            signal: 9,
+            all: false,
+        };
+        call("Kill", kill.encode_to_vec()).unwrap();
+        call("Wait", req.encode_to_vec()).unwrap();
+    }
+    call("Delete", req.encode_to_vec()).unwrap();
+    let shutdown = proto::ShutdownRequest {
+        id: id.clone(),
+        now: false,
+    };
+    call("Shutdown", shutdown.encode_to_vec()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(sock).exists() {
+        assert!(Instant::now() < deadline, "shim socket {sock} still there");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let topics: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert_eq!(
+        topics.iter().any(|t| t == "/tasks/checkpointed"),
+        criu.is_some(),
+        "{topics:?}"
+    );
 }

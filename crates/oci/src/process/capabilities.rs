@@ -22,6 +22,8 @@ pub fn to_caps(set: &Capabilities) -> Result<CapsHashSet> {
             .map_err(|_| Error::Spec(format!("process.capabilities: unknown capability {name}")))?;
         if known.contains(&cap) {
             out.insert(cap);
+        } else {
+            eprintln!("warning: {name} is not supported by this kernel: ignored");
         }
     }
     Ok(out)

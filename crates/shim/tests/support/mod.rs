@@ -15,6 +15,14 @@ pub const IMAGE: &str = "docker.io/gantry/busybox:latest";
 
 /// The runtime under test: ours unless GANTRY_TEST_SHIM_RUNTIME names another
 /// (io.containerd.runc.v2 runs the same tests against containerd's stock shim).
+/// The working criu the tests were pointed at (`GANTRY_TEST_CRIU`), if any.
+pub fn criu() -> Option<PathBuf> {
+    std::env::var("GANTRY_TEST_CRIU")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(PathBuf::from)
+}
+
 pub fn runtime() -> String {
     std::env::var("GANTRY_TEST_SHIM_RUNTIME").unwrap_or_else(|_| "io.containerd.gantry.v2".into())
 }
@@ -163,6 +171,11 @@ impl Containerd {
             bin.join("containerd-shim-gantry-v2"),
         )
         .unwrap();
+        // GANTRY_TEST_CRIU goes first in containerd's (and so the shims' and runc's) PATH
+        // as `criu`, the name both shims look up.
+        if let Some(criu) = criu() {
+            std::os::unix::fs::symlink(criu, bin.join("criu")).unwrap();
+        }
         let config = format!(
             r#"version = 2
 root = "{root}"
