@@ -245,3 +245,58 @@ fn exec_into_a_sub_cgroup() {
         let _ = std::fs::remove_dir(d.join("sub"));
     }
 }
+
+#[test]
+fn exec_with_a_terminal_through_the_console_socket() {
+    // As containerd's shims use it: detached, the pty master handed to the socket.
+    need_root!();
+    use gantry_testutil::console::{read_until, write_all, ConsoleSocket};
+    let rt = rt();
+    let (id, b) = running_sleeper(&rt);
+    let sock = ConsoleSocket::new(b.path());
+    let pidfile = b.path().join("tty-exec.pid");
+    rt.cmd(&[
+        "exec",
+        "-d",
+        "-t",
+        "--console-socket",
+        sock.path_str(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &id,
+        "sh",
+        "-c",
+        "tty; read l; echo got-$l",
+    ])
+    .ok();
+    let master = sock.receive_master(T);
+    let before = read_until(&master, "/dev/pts/", T);
+    assert!(before.contains("/dev/pts/"), "{before:?}");
+    write_all(&master, "x\n");
+    let after = read_until(&master, "got-x", T);
+    assert!(after.contains("got-x"), "{after:?}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_until(T, "the exec'd shell to exit", || !check::pid_alive(pid));
+    rt.delete_force(&id).ok();
+}
+
+#[test]
+fn exec_with_an_invalid_process_file_fails_clearly() {
+    need_root!();
+    let rt = rt();
+    let (id, b) = running_sleeper(&rt);
+    let file = b.path().join("bad-process.json");
+    std::fs::write(&file, "{\"args\": 42}").unwrap();
+    let out = rt.cmd(&["exec", "--process", file.to_str().unwrap(), &id]);
+    assert_clear_error(&rt, &out, &["bad-process.json", "process"]);
+    assert_eq!(
+        rt.state(&id)["status"],
+        "running",
+        "the container is unaffected"
+    );
+    rt.delete_force(&id).ok();
+}

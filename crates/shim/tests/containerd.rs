@@ -505,17 +505,13 @@ fn file_and_binary_log_uris() {
     }
 }
 
-#[test]
-fn grouped_containers_share_one_shim() {
+/// Containers carrying the same group (`flag` sets it) are served by one shim.
+fn grouped_containers_share_one_shim(flag: &[&str]) {
     let c = Containerd::start();
     for id in ["g1", "g2"] {
-        let out = run(
-            &c,
-            None,
-            &["-d", "--label", "io.containerd.runc.v2.group=pod1"],
-            id,
-            &["sleep", "1000"],
-        );
+        let mut extra = vec!["-d"];
+        extra.extend_from_slice(flag);
+        let out = run(&c, None, &extra, id, &["sleep", "1000"]);
         assert_eq!(out.code, 0, "ctr run -d {id}: {}\n{}", out.stderr, c.log());
         wait_status(&c, id, "RUNNING");
     }
@@ -541,6 +537,17 @@ fn grouped_containers_share_one_shim() {
         assert!(Instant::now() < deadline, "shim left: {:?}", c.shim_pids());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn group_label_shares_one_shim() {
+    grouped_containers_share_one_shim(&["--label", "io.containerd.runc.v2.group=pod1"]);
+}
+
+/// CRI's sandbox annotation: one shim per pod, as containerd's runc shim does.
+#[test]
+fn sandbox_annotation_shares_one_shim() {
+    grouped_containers_share_one_shim(&["--annotation", "io.kubernetes.cri.sandbox-id=pod1"]);
 }
 
 /// `ctr task checkpoint`: with a working criu (GANTRY_TEST_CRIU) the task is dumped,
