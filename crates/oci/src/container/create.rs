@@ -1,7 +1,7 @@
 //! `create`: build the container up to the point where its init waits on the
 //! exec fifo. On any failure nothing is left: no state dir, cgroup or process.
 
-use super::{ensure_root, validate_id, Container};
+use super::{validate_id, Container, Undo};
 use crate::cgroups::CgroupManager;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
@@ -17,7 +17,6 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxNamespaceType;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Default, Clone)]
@@ -29,33 +28,6 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
-}
-
-/// Removes what a failed create made, in reverse order.
-struct Undo<'a> {
-    dir: &'a Path,
-    cgroup: Option<CgroupManager>,
-    pid: Option<i32>,
-    armed: bool,
-}
-
-impl Drop for Undo<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Some(pid) = self.pid {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        }
-        if let Some(cg) = &self.cgroup {
-            let _ = cg.destroy();
-        }
-        let _ = std::fs::remove_dir_all(self.dir);
-    }
 }
 
 /// Creates container `opts.id`; `console` is the connected console socket
@@ -139,33 +111,12 @@ pub(crate) fn create_relaying(
         })
         .transpose()?;
 
-    ensure_root(&opts.root)?;
-    let dir = opts.root.join(&opts.id);
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::AlreadyExists(opts.id.clone()))
-        }
-        Err(e) => return Err(Error::path("creating the state directory", &dir, e)),
-    }
-    let mut undo = Undo {
-        dir: &dir,
-        cgroup: None,
-        pid: None,
-        armed: true,
-    };
+    let dir = super::make_state_dir(&opts.root, &opts.id)?;
+    let mut undo = Undo::new(&dir);
     let lock = super::lock_dir(&dir, &opts.id)?;
 
-    cgroup.create()?;
     undo.cgroup = Some(cgroup.clone());
-    // Always: with no resources section runc still installs its default
-    // device policy (deny all but the standard devices and those created).
-    let no_resources = oci_spec::runtime::LinuxResources::default();
-    let created_devices = linux.devices().clone().unwrap_or_default();
-    cgroup.apply_with_devices(
-        linux.resources().as_ref().unwrap_or(&no_resources),
-        &created_devices,
-    )?;
+    super::make_cgroup(&cgroup, linux)?;
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))

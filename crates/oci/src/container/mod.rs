@@ -66,6 +66,72 @@ pub fn validate_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes what a failed create or restore made, in reverse order, unless
+/// disarmed once the container stands.
+pub(crate) struct Undo<'a> {
+    dir: &'a Path,
+    cgroup: Option<crate::cgroups::CgroupManager>,
+    pid: Option<i32>,
+    armed: bool,
+}
+
+impl<'a> Undo<'a> {
+    fn new(dir: &'a Path) -> Self {
+        Undo {
+            dir,
+            cgroup: None,
+            pid: None,
+            armed: true,
+        }
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.destroy();
+        }
+        let _ = std::fs::remove_dir_all(self.dir);
+    }
+}
+
+/// Makes `<root>/<id>` (0700; the root too if missing); an existing one means
+/// the id is taken.
+fn make_state_dir(root: &Path, id: &str) -> Result<PathBuf> {
+    ensure_root(root)?;
+    let dir = root.join(id);
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::AlreadyExists(id.into()))
+        }
+        Err(e) => Err(Error::path("creating the state directory", &dir, e)),
+    }
+}
+
+/// Creates the container's cgroup with its resources. Always with a device
+/// policy: with no resources section runc still denies all but the standard
+/// devices and those the config creates.
+fn make_cgroup(
+    cgroup: &crate::cgroups::CgroupManager,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<()> {
+    cgroup.create()?;
+    let no_resources = oci_spec::runtime::LinuxResources::default();
+    cgroup.apply_with_devices(
+        linux.resources().as_ref().unwrap_or(&no_resources),
+        &linux.devices().clone().unwrap_or_default(),
+    )
+}
+
 /// Creates the runtime root (0700) if missing.
 pub fn ensure_root(root: &Path) -> Result<()> {
     std::fs::DirBuilder::new()

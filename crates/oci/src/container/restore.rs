@@ -6,7 +6,7 @@
 
 use super::checkpoint::{clean, is_bind, refuse_unsupported, DESCRIPTORS};
 use super::foreground::{block_signals, supervise};
-use super::{destroy, ensure_root, validate_id, Container};
+use super::{destroy, validate_id, Container, Undo};
 use crate::cgroups::{CgroupManager, Mode};
 use crate::criu::{CriuOpts, Invocation};
 use crate::error::{Context, Error, Result};
@@ -25,31 +25,6 @@ pub struct RestoreOpts {
     pub pid_file: Option<PathBuf>,
     /// Accepted for runc compatibility: criu sets up the root itself.
     pub no_pivot: bool,
-}
-
-/// Removes what a failed restore made, in reverse order.
-struct Undo<'a> {
-    dir: &'a Path,
-    cgroup: Option<CgroupManager>,
-    pid: Option<i32>,
-    armed: bool,
-}
-
-impl Drop for Undo<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Some(pid) = self.pid {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-        }
-        if let Some(cg) = &self.cgroup {
-            let _ = cg.destroy();
-        }
-        let _ = std::fs::remove_dir_all(self.dir);
-    }
 }
 
 /// The rootfs bound on `<state dir>/criu-root`: criu wants its root to be a
@@ -121,29 +96,11 @@ pub fn restore(opts: &RestoreOpts) -> Result<Container> {
             .map_err(|e| Error::path("restore work path", w, e))?;
     }
 
-    ensure_root(&opts.root)?;
-    let dir = opts.root.join(&opts.id);
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::AlreadyExists(opts.id.clone()))
-        }
-        Err(e) => return Err(Error::path("creating the state directory", &dir, e)),
-    }
-    let mut undo = Undo {
-        dir: &dir,
-        cgroup: None,
-        pid: None,
-        armed: true,
-    };
+    let dir = super::make_state_dir(&opts.root, &opts.id)?;
+    let mut undo = Undo::new(&dir);
     let lock = super::lock_dir(&dir, &opts.id)?;
-    cgroup.create()?;
     undo.cgroup = Some(cgroup.clone());
-    let no_resources = oci_spec::runtime::LinuxResources::default();
-    cgroup.apply_with_devices(
-        linux.resources().as_ref().unwrap_or(&no_resources),
-        &linux.devices().clone().unwrap_or_default(),
-    )?;
+    super::make_cgroup(&cgroup, linux)?;
 
     let pid_path = dir.join("restore.pid");
     {
