@@ -399,11 +399,20 @@ def main():
         ])
         print(section)
         if not args.no_write:
-            fresh = not os.path.exists(args.results)
-            with open(args.results, "a") as f:
-                if fresh:
-                    f.write("# Runtime benchmark results\n\nAppended by `bench/runtime.py`; newest last.\n\n")
-                f.write(section + "\n")
+            text = ""
+            if os.path.exists(args.results):
+                with open(args.results) as f:
+                    text = f.read()
+            if not text:
+                text = "# Benchmark results\n\n# gantry-runc\n\n"
+            # Our part ends where the next top-level part (the shim's, gantryd's) begins.
+            cut = text.find("\n# ", text.find("# gantry-runc") + 1)
+            if cut < 0:
+                text = text.rstrip("\n") + "\n\n" + section + "\n"
+            else:
+                text = text[:cut].rstrip("\n") + "\n\n" + section + "\n" + text[cut:]
+            with open(args.results, "w") as f:
+                f.write(text)
             print(f"bench: appended to {args.results}", file=sys.stderr)
     finally:
         for rt in runtimes:
