@@ -37,6 +37,8 @@ pub struct CheckpointSpec {
     pub file_locks: bool,
     pub empty_namespaces: Vec<String>,
     pub cgroups_mode: Option<String>,
+    /// The runtime options' CriuPath; otherwise `criu` is looked up in PATH.
+    pub criu: Option<PathBuf>,
 }
 
 /// The operations of runc's command line the shim uses. `console_socket` is a path

@@ -52,6 +52,7 @@ pub fn spec(req: &CheckpointTaskRequest, bundle: &Path) -> Result<CheckpointSpec
         file_locks: opts.file_locks,
         empty_namespaces: opts.empty_namespaces,
         cgroups_mode: (!opts.cgroups_mode.is_empty()).then_some(opts.cgroups_mode),
+        criu: None,
     })
 }
 

@@ -173,8 +173,8 @@ impl Backend for InProcess {
             .map_err(|e| format!("{what}: {e}"))?;
         let opts = CheckpointOpts {
             criu: CriuOpts {
-                // `criu` through the shim's PATH (containerd's), as the stock shim finds it.
-                bin: "criu".into(),
+                // Else `criu` through the shim's PATH (containerd's), as the stock shim does.
+                bin: spec.criu.clone().unwrap_or_else(|| "criu".into()),
                 image_path: spec.image_path.clone(),
                 work_path: spec.work_path.clone(),
                 tcp_established: spec.tcp_established,

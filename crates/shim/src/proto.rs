@@ -275,6 +275,8 @@ pub struct RuncOptions {
     pub binary_name: String,
     #[prost(string, tag = "7")]
     pub root: String,
+    #[prost(string, tag = "8")]
+    pub criu_path: String,
     #[prost(bool, tag = "9")]
     pub systemd_cgroup: bool,
 }

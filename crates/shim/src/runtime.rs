@@ -234,6 +234,9 @@ impl Backend for Runtime {
 
     fn checkpoint(&self, id: &str, spec: &CheckpointSpec) -> Result<(), String> {
         let mut cmd = self.command();
+        if let Some(criu) = &spec.criu {
+            cmd.arg("--criu").arg(criu);
+        }
         cmd.args(["checkpoint", "--image-path"])
             .arg(&spec.image_path);
         if let Some(w) = &spec.work_path {

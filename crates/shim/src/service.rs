@@ -65,6 +65,8 @@ struct Container {
     paused: bool,
     rootfs_mounted: bool,
     oom: Option<crate::oom::OomWatch>,
+    /// The runtime options' CriuPath, for Checkpoint.
+    criu: Option<PathBuf>,
 }
 
 /// Identifies one copier for the loop: container, exec id ("" for init), index.
@@ -101,11 +103,22 @@ fn empty() -> Result<Vec<u8>, RpcError> {
     Ok(Vec::new())
 }
 
-/// Runtime binary and root from the Create options, else runc under our state dir.
-fn runtime_options(options: Option<&Any>) -> Result<(String, String, bool), RpcError> {
+/// What the Create options choose; empty strings where they say nothing.
+#[derive(Debug, Default, PartialEq)]
+struct RuntimeOptions {
+    binary: String,
+    root: String,
+    systemd: bool,
+    criu: String,
+}
+
+/// Runtime binary, root and criu from the Create options (else in process, under our
+/// state dir, criu from PATH).
+fn runtime_options(options: Option<&Any>) -> Result<RuntimeOptions, RpcError> {
     let mut binary = String::new();
     let mut root = String::new();
     let mut systemd = false;
+    let mut criu = String::new();
     if let Some(any) = options {
         if any.type_url.ends_with("containerd.runc.v1.Options") {
             let o = proto::RuncOptions::decode(any.value.as_slice()).map_err(|e| {
@@ -117,6 +130,7 @@ fn runtime_options(options: Option<&Any>) -> Result<(String, String, bool), RpcE
             binary = o.binary_name;
             root = o.root;
             systemd = o.systemd_cgroup;
+            criu = o.criu_path;
         } else if any.type_url.ends_with("runtimeoptions.v1.Options") {
             let o = proto::RuntimeOptions::decode(any.value.as_slice()).map_err(|e| {
                 err(
@@ -141,13 +155,19 @@ fn runtime_options(options: Option<&Any>) -> Result<(String, String, bool), RpcE
                         "BinaryName" => binary = v,
                         "Root" => root = v,
                         "SystemdCgroup" => systemd = v == "true",
+                        "CriuPath" => criu = v,
                         _ => {}
                     }
                 }
             }
         }
     }
-    Ok((binary, root, systemd))
+    Ok(RuntimeOptions {
+        binary,
+        root,
+        systemd,
+        criu,
+    })
 }
 
 impl Service {
@@ -224,8 +244,15 @@ impl Service {
                 "restoring from a checkpoint is not implemented",
             ));
         }
-        let (binary, root, systemd) = runtime_options(req.options.as_ref())?;
-        let choice = Choice::new(binary, root, systemd, &self.address, &self.namespace);
+        let opts = runtime_options(req.options.as_ref())?;
+        let criu = (!opts.criu.is_empty()).then(|| PathBuf::from(&opts.criu));
+        let choice = Choice::new(
+            opts.binary,
+            opts.root,
+            opts.systemd,
+            &self.address,
+            &self.namespace,
+        );
         let bundle = PathBuf::from(&req.bundle);
         choice.save(&bundle).map_err(unknown)?;
         let rootfs = bundle.join("rootfs");
@@ -298,6 +325,7 @@ impl Service {
                 paused: false,
                 rootfs_mounted: mounted,
                 oom,
+                criu,
             },
         );
         Ok(proto::PidResponse { pid }.encode_to_vec())
@@ -627,8 +655,9 @@ impl Service {
                 format!("container {} is not running: nothing to checkpoint", req.id),
             ));
         }
-        let spec =
+        let mut spec =
             crate::checkpoint::spec(&req, &c.bundle).map_err(|e| err(code::INVALID_ARGUMENT, e))?;
+        spec.criu = c.criu.clone();
         c.runtime.checkpoint(&req.id, &spec).map_err(unknown)?;
         self.publisher.publish(
             "/tasks/checkpointed",
@@ -820,4 +849,33 @@ fn read_pid(path: &std::path::Path) -> Result<u32, String> {
     s.trim()
         .parse()
         .map_err(|e| format!("pid file {} holds {s:?}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{runtime_options, RuntimeOptions};
+    use crate::proto::{Any, RuncOptions};
+    use prost::Message;
+
+    #[test]
+    fn runc_options_name_binary_root_and_criu() {
+        let o = RuncOptions {
+            binary_name: "runc".into(),
+            root: "/r".into(),
+            criu_path: "/opt/criu/criu".into(),
+            systemd_cgroup: true,
+        };
+        let any = Any {
+            type_url: "containerd.runc.v1.Options".into(),
+            value: o.encode_to_vec(),
+        };
+        let want = RuntimeOptions {
+            binary: "runc".into(),
+            root: "/r".into(),
+            systemd: true,
+            criu: "/opt/criu/criu".into(),
+        };
+        assert_eq!(runtime_options(Some(&any)).unwrap(), want);
+        assert_eq!(runtime_options(None).unwrap(), RuntimeOptions::default());
+    }
 }

@@ -631,3 +631,52 @@ fn runc_binary_checkpoint() {
 fn gantry_runc_binary_checkpoint() {
     checkpoint_with_criu_or_its_reason(Some(&support::gantry_runc()));
 }
+
+/// The runtime options' CriuPath (here from a runtime config file, as CRI passes it) is
+/// the criu the shim runs rather than the one in PATH. Ours only: ctr has no way to hand
+/// the stock shim runc options beyond its binary.
+fn criu_path_option_is_used(binary: Option<&Path>) {
+    if support::runtime() != "io.containerd.gantry.v2" {
+        eprintln!(
+            "skipped: ctr 1.6 cannot pass CriuPath to {}",
+            support::runtime()
+        );
+        return;
+    }
+    let c = Containerd::start();
+    let id = "ckp";
+    let criu = "/nonexistent/gantry-criu";
+    let cfg = c.dir.path().join("criu-options.toml");
+    let mut toml = format!("CriuPath = \"{criu}\"\n");
+    if let Some(b) = binary {
+        toml += &format!("BinaryName = \"{}\"\n", b.display());
+    }
+    std::fs::write(&cfg, toml).unwrap();
+    let cfg_arg = format!("--runtime-config-path={}", cfg.display());
+    let out = run(&c, None, &["-d", &cfg_arg], id, &["sleep", "1000"]);
+    assert_eq!(out.code, 0, "ctr run -d {id}: {}\n{}", out.stderr, c.log());
+    wait_status(&c, id, "RUNNING");
+    let out = c.ctr(&["tasks", "checkpoint", id]);
+    assert_ne!(out.code, 0, "checkpoint with a missing criu succeeded");
+    assert!(
+        out.stderr.contains(criu),
+        "the error does not name {criu}: {}",
+        out.stderr
+    );
+    eprintln!("checkpoint with CriuPath {criu}: {}", out.stderr.trim());
+    wait_status(&c, id, "RUNNING");
+    let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+    wait_status(&c, id, "STOPPED");
+    assert_eq!(c.ctr(&["tasks", "delete", id]).code, 0, "{}", c.log());
+    assert_eq!(c.ctr(&["containers", "delete", id]).code, 0);
+}
+
+#[test]
+fn criu_path_option_in_process() {
+    criu_path_option_is_used(None);
+}
+
+#[test]
+fn criu_path_option_with_runc_binary() {
+    criu_path_option_is_used(Some(Path::new("/usr/sbin/runc")));
+}
