@@ -141,3 +141,32 @@ fn user_namespace_devices_are_bind_mounted() {
     );
     assert_eq!(lines[2], "null-ok", "{out}");
 }
+
+/// stdio on the host's /dev/null is swapped for the container's own /dev/null: no host
+/// device node stays open in the container, and criu can checkpoint it (runc 1.1 keeps it).
+#[test]
+fn host_dev_null_stdio_becomes_the_containers() {
+    need_root!();
+    let rt = rt();
+    let b = Bundle::new();
+    b.sh("stat -L -c %d:%i /proc/self/fd/0; stat -c %d:%i /dev/null");
+    let id = unique_id("null");
+    let out = rt
+        .command()
+        .args(["run", "--bundle", b.path_str(), &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if lines[0] != lines[1] && rt.runc_deviates("runc 1.1 keeps the host's /dev/null as stdio") {
+        return;
+    }
+    assert_eq!(lines[0], lines[1], "stdin is not the container's /dev/null");
+}

@@ -148,6 +148,7 @@ fn setup(a: &InitArgs) -> Result<Ready> {
     hooks::run(spec, Kind::CreateContainer, &state(Status::Created))?;
     if own_mounts {
         rootfs::pivot(a.rootfs, a.no_pivot)?;
+        reopen_null_stdio()?;
     } else {
         nix::unistd::chroot(a.rootfs).ctx(|| format!("chroot {}", a.rootfs.display()))?;
         nix::unistd::chdir("/").ctx(|| "chdir / in the container".into())?;
@@ -316,6 +317,46 @@ pub(crate) fn reset_signals() {
             unsafe { libc::signal(sig, libc::SIG_DFL) };
         }
     }
+}
+
+/// Standard descriptors that are the host's /dev/null are swapped for the
+/// container's own: a descriptor on a host device node has no business in
+/// the container, and criu cannot checkpoint one it cannot find in the
+/// container's mounts.
+fn reopen_null_stdio() -> Result<()> {
+    use nix::sys::stat::{fstat, major, minor, stat, SFlag};
+    let Ok(ours) = stat("/dev/null") else {
+        return Ok(());
+    };
+    let mut null: Option<std::os::fd::OwnedFd> = None;
+    for fd in 0..=2 {
+        // SAFETY: fds 0-2 stay open for the whole call; borrowed only here.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let Ok(st) = fstat(bfd) else { continue };
+        let is_null = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
+            == SFlag::S_IFCHR
+            && major(st.st_rdev) == 1
+            && minor(st.st_rdev) == 3;
+        if !is_null || (st.st_dev == ours.st_dev && st.st_ino == ours.st_ino) {
+            continue;
+        }
+        if null.is_none() {
+            null = Some(
+                nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+                    .ctx(|| "opening the container's /dev/null".into())?,
+            );
+        }
+        let src = null
+            .as_ref()
+            .map(std::os::fd::AsRawFd::as_raw_fd)
+            .unwrap_or(-1);
+        // SAFETY: dup2 onto a standard descriptor from one we own.
+        if unsafe { libc::dup2(src, fd) } < 0 {
+            return Err(std::io::Error::last_os_error())
+                .ctx(|| format!("replacing fd {fd} with /dev/null"));
+        }
+    }
+    Ok(())
 }
 
 fn set_domainname(d: &str) -> Result<()> {
