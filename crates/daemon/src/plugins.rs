@@ -31,6 +31,25 @@ macro_rules! limited {
     }};
 }
 
+/// A gRPC service over the metadata store (store, events, GC): the same
+/// registration for namespaces, containers, images and leases.
+macro_rules! metadata_service {
+    ($id:literal, $($server:ident)::+, $service:path) => {
+        Registration {
+            r#type: GRPC,
+            id: $id,
+            requires: &[METADATA, GC, EVENT],
+            init: |ctx| {
+                let d = deps(ctx)?;
+                let lim = ctx.grpc_limits;
+                grpc(move |r| {
+                    r.add_service(limited!(lim, $($server)::+::new($service(d.clone()))));
+                })
+            },
+        }
+    };
+}
+
 pub const CONTENT: &str = "io.containerd.content.v1";
 pub const METADATA: &str = "io.containerd.metadata.v1";
 pub const EVENT: &str = "io.containerd.event.v1";
@@ -84,40 +103,16 @@ pub fn builtin() -> Vec<Registration> {
             requires: &[],
             init: init_health,
         },
-        Registration {
-            r#type: GRPC,
-            id: "namespaces",
-            requires: &[METADATA, GC, EVENT],
-            init: |ctx| {
-                let d = deps(ctx)?;
-                let lim = ctx.grpc_limits;
-                grpc(move |r| {
-                    r.add_service(limited!(
-                        lim,
-                        services::namespaces::v1::namespaces_server::NamespacesServer::new(
-                            crate::services::namespaces::NamespacesService(d.clone()),
-                        ),
-                    ));
-                })
-            },
-        },
-        Registration {
-            r#type: GRPC,
-            id: "containers",
-            requires: &[METADATA, GC, EVENT],
-            init: |ctx| {
-                let d = deps(ctx)?;
-                let lim = ctx.grpc_limits;
-                grpc(move |r| {
-                    r.add_service(limited!(
-                        lim,
-                        services::containers::v1::containers_server::ContainersServer::new(
-                            crate::services::containers::ContainersService(d.clone()),
-                        ),
-                    ));
-                })
-            },
-        },
+        metadata_service!(
+            "namespaces",
+            services::namespaces::v1::namespaces_server::NamespacesServer,
+            crate::services::namespaces::NamespacesService
+        ),
+        metadata_service!(
+            "containers",
+            services::containers::v1::containers_server::ContainersServer,
+            crate::services::containers::ContainersService
+        ),
         Registration {
             r#type: GRPC,
             id: "content",
@@ -140,40 +135,16 @@ pub fn builtin() -> Vec<Registration> {
                 })
             },
         },
-        Registration {
-            r#type: GRPC,
-            id: "images",
-            requires: &[METADATA, GC, EVENT],
-            init: |ctx| {
-                let d = deps(ctx)?;
-                let lim = ctx.grpc_limits;
-                grpc(move |r| {
-                    r.add_service(limited!(
-                        lim,
-                        services::images::v1::images_server::ImagesServer::new(
-                            crate::services::images::ImagesService(d.clone()),
-                        )
-                    ));
-                })
-            },
-        },
-        Registration {
-            r#type: GRPC,
-            id: "leases",
-            requires: &[METADATA, GC, EVENT],
-            init: |ctx| {
-                let d = deps(ctx)?;
-                let lim = ctx.grpc_limits;
-                grpc(move |r| {
-                    r.add_service(limited!(
-                        lim,
-                        services::leases::v1::leases_server::LeasesServer::new(
-                            crate::services::leases::LeasesService(d.clone()),
-                        )
-                    ));
-                })
-            },
-        },
+        metadata_service!(
+            "images",
+            services::images::v1::images_server::ImagesServer,
+            crate::services::images::ImagesService
+        ),
+        metadata_service!(
+            "leases",
+            services::leases::v1::leases_server::LeasesServer,
+            crate::services::leases::LeasesService
+        ),
         Registration {
             r#type: GRPC,
             id: "events",
