@@ -316,3 +316,123 @@ pub struct RestoreArgs {
     #[arg(long = "no-subreaper")]
     pub no_subreaper: bool,
 }
+
+/// runc parses flags with Go's rules, where `-name` is the same as `--name`, and
+/// callers rely on it (containerd's go-runc passes `-no-subreaper` to `restore`).
+/// Rewrites such arguments to clap's `--name` when `name` is a long flag of the
+/// command or of the subcommand being parsed, up to the subcommand's first operand
+/// (where Go's parser stops too); anything else is left as it is.
+pub fn go_style_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let root = <Cli as clap::CommandFactory>::command();
+    // Long flag names, and whether each takes a value.
+    let longs = |c: &clap::Command| -> Vec<(String, bool)> {
+        c.get_arguments()
+            .filter_map(|a| {
+                let takes = a.get_action().takes_values();
+                a.get_long().map(|l| (l.to_string(), takes))
+            })
+            .collect()
+    };
+    let mut known = longs(&root);
+    let mut in_sub = false;
+    let mut out = Vec::new();
+    let mut rest = args.into_iter();
+    out.extend(rest.next());
+    while let Some(arg) = rest.next() {
+        let Some(s) = arg.to_str().map(String::from) else {
+            out.push(arg);
+            continue;
+        };
+        if s == "--" {
+            out.push(arg);
+            break;
+        }
+        let flag = s.strip_prefix("--").or_else(|| s.strip_prefix('-'));
+        match flag.filter(|f| f.len() > 1) {
+            Some(f) => {
+                let (name, inline_value) = match f.split_once('=') {
+                    Some((n, _)) => (n, true),
+                    None => (f, false),
+                };
+                match known.iter().find(|(k, _)| k == name) {
+                    Some((_, takes)) => {
+                        out.push(format!("--{f}").into());
+                        if *takes && !inline_value {
+                            out.extend(rest.next());
+                        }
+                    }
+                    None => out.push(arg),
+                }
+            }
+            None if s.starts_with('-') => out.push(arg),
+            None if in_sub => {
+                out.push(arg);
+                break;
+            }
+            None => {
+                if let Some(sub) = root.find_subcommand(&s) {
+                    known.extend(longs(sub));
+                }
+                in_sub = true;
+                out.push(arg);
+            }
+        }
+    }
+    out.extend(rest);
+    out
+}
+
+#[cfg(test)]
+mod go_style_tests {
+    use super::go_style_args;
+    use std::ffi::OsString;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        go_style_args(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn single_dash_long_flags_become_double_dash() {
+        assert_eq!(
+            rewrite(&[
+                "runc",
+                "-root",
+                "/r",
+                "restore",
+                "-no-subreaper",
+                "-pid-file=p",
+                "-bundle",
+                "b",
+                "c1"
+            ]),
+            [
+                "runc",
+                "--root",
+                "/r",
+                "restore",
+                "--no-subreaper",
+                "--pid-file=p",
+                "--bundle",
+                "b",
+                "c1"
+            ]
+        );
+    }
+
+    #[test]
+    fn short_flags_unknown_names_and_operands_are_kept() {
+        assert_eq!(
+            rewrite(&["runc", "exec", "-t", "c1", "ls", "-detach"]),
+            ["runc", "exec", "-t", "c1", "ls", "-detach"]
+        );
+        assert_eq!(
+            rewrite(&["runc", "kill", "-bogus", "c1", "-9", "--", "-all"]),
+            ["runc", "kill", "-bogus", "c1", "-9", "--", "-all"]
+        );
+    }
+}

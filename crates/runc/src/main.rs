@@ -11,7 +11,7 @@ use cli::{Cli, Command};
 use commands::{lifecycle, query, spec};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(cli::go_style_args(std::env::args_os())) {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => e.exit(), // --help
         Err(e) => {

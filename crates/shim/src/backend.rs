@@ -64,6 +64,17 @@ pub trait Backend {
     fn stats(&self, id: &str) -> Result<serde_json::Value, String>;
     /// Dumps the container with criu (found through PATH unless the runtime knows better).
     fn checkpoint(&self, id: &str, spec: &CheckpointSpec) -> Result<(), String>;
+    /// Brings a dumped container back, detached (`runc restore --detach`): its init
+    /// becomes the shim's to reap and its pid goes to `pid_file`. `io` replaces the
+    /// stdio pipes the dump recorded. `spec.exit` has no meaning here.
+    fn restore(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        spec: &CheckpointSpec,
+        io: ProcessIo,
+    ) -> Result<(), String>;
     fn exec(
         &self,
         id: &str,

@@ -12,6 +12,8 @@ pub struct Flags {
     pub socket: String,
     pub debug: bool,
     pub version: bool,
+    /// `-info`: print a RuntimeInfo (containerd 2.x asks before Create).
+    pub info: bool,
     pub action: String,
 }
 
@@ -34,12 +36,12 @@ impl Flags {
                 None => (flag, None),
             };
             match name {
-                "debug" | "v" => {
+                "debug" | "v" | "info" => {
                     let on = !matches!(inline.as_deref(), Some("false") | Some("0"));
-                    if name == "debug" {
-                        f.debug = on;
-                    } else {
-                        f.version = on;
+                    match name {
+                        "debug" => f.debug = on,
+                        "v" => f.version = on,
+                        _ => f.info = on,
                     }
                     continue;
                 }
@@ -99,6 +101,13 @@ mod tests {
         assert_eq!(f.bundle, "/b");
         assert_eq!(f.action, "delete");
         assert!(!f.debug);
+    }
+
+    #[test]
+    fn info_is_a_switch() {
+        let f = parse("-info");
+        assert!(f.info);
+        assert_eq!(f.action, "");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! caller has on 0/1/2 (as with runc), so those are swapped in around the call.
 
 use crate::backend::{Backend, CheckpointSpec, ProcessIo};
-use gantry_oci::container::{self, CheckpointOpts, Container, CreateOpts, ExecOpts};
+use gantry_oci::container::{self, CheckpointOpts, Container, CreateOpts, ExecOpts, RestoreOpts};
 use gantry_oci::criu::CriuOpts;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -67,6 +67,33 @@ fn with_stdio<T>(io: ProcessIo, f: impl FnOnce() -> T) -> Result<T, String> {
         place(fd as i32, s.as_raw_fd())?;
     }
     Ok(out)
+}
+
+/// criu's settings for a checkpoint request (dump or restore).
+fn criu_opts(spec: &CheckpointSpec) -> Result<CriuOpts, String> {
+    if !spec.empty_namespaces.is_empty() {
+        return Err(format!(
+            "empty namespaces ({}) are not supported by the in-process backend",
+            spec.empty_namespaces.join(", ")
+        ));
+    }
+    let manage_cgroups_mode = spec
+        .cgroups_mode
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| format!("{e}"))?;
+    Ok(CriuOpts {
+        // Else `criu` through the shim's PATH (containerd's), as the stock shim does.
+        bin: spec.criu.clone().unwrap_or_else(|| "criu".into()),
+        image_path: spec.image_path.clone(),
+        work_path: spec.work_path.clone(),
+        tcp_established: spec.tcp_established,
+        file_locks: spec.file_locks,
+        ext_unix_sk: spec.ext_unix_sk,
+        shell_job: spec.shell_job,
+        manage_cgroups_mode,
+    })
 }
 
 fn console(path: Option<&Path>) -> Result<Option<OwnedFd>, String> {
@@ -159,35 +186,37 @@ impl Backend for InProcess {
 
     fn checkpoint(&self, id: &str, spec: &CheckpointSpec) -> Result<(), String> {
         let what = format!("checkpointing container {id}");
-        if !spec.empty_namespaces.is_empty() {
-            return Err(format!(
-                "{what}: empty namespaces ({}) are not supported by the in-process backend",
-                spec.empty_namespaces.join(", ")
-            ));
-        }
-        let manage_cgroups_mode = spec
-            .cgroups_mode
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| format!("{what}: {e}"))?;
         let opts = CheckpointOpts {
-            criu: CriuOpts {
-                // Else `criu` through the shim's PATH (containerd's), as the stock shim does.
-                bin: spec.criu.clone().unwrap_or_else(|| "criu".into()),
-                image_path: spec.image_path.clone(),
-                work_path: spec.work_path.clone(),
-                tcp_established: spec.tcp_established,
-                file_locks: spec.file_locks,
-                ext_unix_sk: spec.ext_unix_sk,
-                shell_job: spec.shell_job,
-                manage_cgroups_mode,
-            },
+            criu: criu_opts(spec).map_err(|e| format!("{what}: {e}"))?,
             leave_running: !spec.exit,
             ..CheckpointOpts::default()
         };
         self.load(id)?
             .checkpoint(&opts)
+            .map_err(|e| format!("{what}: {e}"))
+    }
+
+    fn restore(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        spec: &CheckpointSpec,
+        io: ProcessIo,
+    ) -> Result<(), String> {
+        let what = format!("restoring container {id}");
+        container::ensure_root(&self.root).map_err(|e| format!("{what}: {e}"))?;
+        let opts = RestoreOpts {
+            id: id.into(),
+            bundle: bundle.into(),
+            root: self.root.clone(),
+            criu: criu_opts(spec).map_err(|e| format!("{what}: {e}"))?,
+            pid_file: Some(pid_file.into()),
+            no_pivot: false,
+        };
+        // criu runs with our 0-2, which is what its --inherit-fd entries name.
+        with_stdio(io, || container::restore(&opts))?
+            .map(drop)
             .map_err(|e| format!("{what}: {e}"))
     }
 

@@ -1,12 +1,14 @@
-//! `containerd-shim-gantry-v2`: the runtime-v2 shim containerd 1.6 execs for the runtime
-//! `io.containerd.gantry.v2`. `start` spawns the long-lived shim and prints its ttrpc
-//! address, `delete` cleans up after a dead shim, and with no action the process serves
-//! the Task API (`containerd.task.v2.Task`) on the socket it inherited as fd 3.
+//! `containerd-shim-gantry-v2`: the runtime-v2 shim containerd (1.6 and 2.x) execs for
+//! the runtime `io.containerd.gantry.v2`. `start` spawns the long-lived shim and prints
+//! its ttrpc address, `delete` cleans up after a dead shim, `-info` describes the
+//! runtime, and with no action the process serves the Task API (`containerd.task.v2.Task`
+//! and 2.x's identical `containerd.task.v3.Task`) on the socket it inherited as fd 3.
 
 mod backend;
 mod checkpoint;
 mod flags;
 mod footprint;
+mod info;
 mod inproc;
 mod log;
 mod metrics;
@@ -36,10 +38,11 @@ fn main() -> ExitCode {
     if flags.version {
         println!("containerd-shim-gantry-v2:");
         println!("  Version:  {}", env!("CARGO_PKG_VERSION"));
-        println!("  Runtime:  io.containerd.gantry.v2 (task API v2)");
+        println!("  Runtime:  {} (task API v2, v3)", info::RUNTIME_NAME);
         return ExitCode::SUCCESS;
     }
     let result = match flags.action.as_str() {
+        "" if flags.info => info::info(),
         "start" => start::start(&flags),
         "delete" => start::delete(&flags),
         "" => {

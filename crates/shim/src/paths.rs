@@ -15,11 +15,20 @@ fn state_dir(address: &str) -> PathBuf {
         .to_path_buf()
 }
 
-/// The shim socket's path for a namespace and grouping id (container or pod id).
-pub fn socket_path(address: &str, namespace: &str, group: &str) -> PathBuf {
+/// The shim socket's path for a namespace and grouping id (container or pod id), in
+/// the directory containerd 2.3+ names (`socket_dir`) or else next to its socket.
+pub fn socket_path(
+    address: &str,
+    namespace: &str,
+    group: &str,
+    socket_dir: Option<&str>,
+) -> PathBuf {
     let digest = Sha256::digest(format!("{address}/{namespace}/{group}").as_bytes());
     let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    state_dir(address).join("s").join(name)
+    match socket_dir {
+        Some(dir) => Path::new(dir).join(name),
+        None => state_dir(address).join("s").join(name),
+    }
 }
 
 /// The runtime's state root when the options name none: `<state>/<kind>/<namespace>`,
@@ -38,7 +47,7 @@ mod tests {
 
     #[test]
     fn default_address_matches_containerd_layout() {
-        let p = socket_path("/run/containerd/containerd.sock", "default", "c1");
+        let p = socket_path("/run/containerd/containerd.sock", "default", "c1", None);
         assert!(p.starts_with("/run/containerd/s/"), "{}", p.display());
         assert_eq!(p.file_name().unwrap().len(), 64);
         assert_eq!(
@@ -49,8 +58,14 @@ mod tests {
 
     #[test]
     fn private_address_gets_private_dirs() {
-        let p = socket_path("/tmp/t1/containerd.sock", "default", "c1");
+        let p = socket_path("/tmp/t1/containerd.sock", "default", "c1", None);
         assert!(p.starts_with("/tmp/t1/s/"), "{}", p.display());
-        assert_ne!(p, socket_path("/tmp/t1/containerd.sock", "other", "c1"));
+        assert_ne!(
+            p,
+            socket_path("/tmp/t1/containerd.sock", "other", "c1", None)
+        );
+        let q = socket_path("/tmp/t1/containerd.sock", "default", "c1", Some("/tmp/s2"));
+        assert_eq!(q.parent(), Some(Path::new("/tmp/s2")));
+        assert_eq!(q.file_name(), p.file_name());
     }
 }

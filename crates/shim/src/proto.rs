@@ -65,6 +65,8 @@ pub struct CreateTaskRequest {
     pub stderr: String,
     #[prost(string, tag = "8")]
     pub checkpoint: String,
+    #[prost(string, tag = "9")]
+    pub parent_checkpoint: String,
     #[prost(message, optional, tag = "10")]
     pub options: Option<Any>,
 }
@@ -308,6 +310,44 @@ pub struct ForwardRequest {
 }
 
 /// containerd's task events (`containerd.events.*`).
+/// `containerd.runtime.bootstrap.v1.BootstrapParams`: what containerd 2.3+ writes to
+/// `start`'s stdin (older ones write the runtime options `Any` there, if anything).
+#[derive(Clone, PartialEq, Message)]
+pub struct BootstrapParams {
+    #[prost(string, tag = "1")]
+    pub instance_id: String,
+    #[prost(string, tag = "2")]
+    pub namespace: String,
+    #[prost(string, tag = "4")]
+    pub containerd_version: String,
+    #[prost(string, optional, tag = "9")]
+    pub socket_dir: Option<String>,
+}
+
+/// `containerd.types.RuntimeVersion`.
+#[derive(Clone, PartialEq, Message)]
+pub struct RuntimeVersion {
+    #[prost(string, tag = "1")]
+    pub version: String,
+    #[prost(string, tag = "2")]
+    pub revision: String,
+}
+
+/// `containerd.types.RuntimeInfo`: the answer to `-info`.
+#[derive(Clone, PartialEq, Message)]
+pub struct RuntimeInfo {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(message, optional, tag = "2")]
+    pub version: Option<RuntimeVersion>,
+    #[prost(message, optional, tag = "3")]
+    pub options: Option<Any>,
+    #[prost(message, optional, tag = "4")]
+    pub features: Option<Any>,
+    #[prost(map = "string, string", tag = "5")]
+    pub annotations: std::collections::HashMap<String, String>,
+}
+
 pub mod events {
     use super::{Mount, Timestamp};
     use prost::Message;

@@ -106,6 +106,32 @@ impl Runtime {
         serde_json::to_value(stats).map_err(|e| format!("statistics of cgroup {path}: {e}"))
     }
 
+    /// `checkpoint` or `restore` with the criu flags both take.
+    fn criu_command(&self, verb: &str, spec: &CheckpointSpec) -> Command {
+        let mut cmd = self.command();
+        if let Some(criu) = &spec.criu {
+            cmd.arg("--criu").arg(criu);
+        }
+        cmd.arg(verb).arg("--image-path").arg(&spec.image_path);
+        if let Some(w) = &spec.work_path {
+            cmd.arg("--work-path").arg(w);
+        }
+        let flags = [
+            (spec.tcp_established, "--tcp-established"),
+            (spec.ext_unix_sk, "--ext-unix-sk"),
+            (spec.shell_job, "--shell-job"),
+            (spec.file_locks, "--file-locks"),
+        ];
+        cmd.args(flags.iter().filter(|f| f.0).map(|f| f.1));
+        for ns in &spec.empty_namespaces {
+            cmd.arg("--empty-ns").arg(ns);
+        }
+        if let Some(mode) = &spec.cgroups_mode {
+            cmd.arg("--manage-cgroups-mode").arg(mode);
+        }
+        cmd
+    }
+
     fn simple(&self, what: &str, args: &[&str]) -> Result<Vec<u8>, String> {
         let mut cmd = self.command();
         cmd.args(args).stdin(Stdio::null());
@@ -233,34 +259,31 @@ impl Backend for Runtime {
     }
 
     fn checkpoint(&self, id: &str, spec: &CheckpointSpec) -> Result<(), String> {
-        let mut cmd = self.command();
-        if let Some(criu) = &spec.criu {
-            cmd.arg("--criu").arg(criu);
-        }
-        cmd.args(["checkpoint", "--image-path"])
-            .arg(&spec.image_path);
-        if let Some(w) = &spec.work_path {
-            cmd.arg("--work-path").arg(w);
-        }
+        let mut cmd = self.criu_command("checkpoint", spec);
         if !spec.exit {
             cmd.arg("--leave-running");
-        }
-        let flags = [
-            (spec.tcp_established, "--tcp-established"),
-            (spec.ext_unix_sk, "--ext-unix-sk"),
-            (spec.shell_job, "--shell-job"),
-            (spec.file_locks, "--file-locks"),
-        ];
-        cmd.args(flags.iter().filter(|f| f.0).map(|f| f.1));
-        for ns in &spec.empty_namespaces {
-            cmd.arg("--empty-ns").arg(ns);
-        }
-        if let Some(mode) = &spec.cgroups_mode {
-            cmd.arg("--manage-cgroups-mode").arg(mode);
         }
         cmd.arg(id).stdin(Stdio::null());
         self.run(&format!("checkpointing container {id}"), cmd)
             .map(drop)
+    }
+
+    fn restore(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        spec: &CheckpointSpec,
+        io: ProcessIo,
+    ) -> Result<(), String> {
+        let mut cmd = self.criu_command("restore", spec);
+        // The shim is the subreaper that reaps the restored init, as with `create`.
+        cmd.args(["--detach", "--no-subreaper", "--bundle"])
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id);
+        self.run_with_io(&format!("restoring container {id}"), cmd, io)
     }
 
     fn ps(&self, id: &str) -> Result<Vec<u32>, String> {

@@ -77,12 +77,13 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
                 .iter()
                 .map(|id| pollin(conns[id].stream.as_raw_fd())),
         );
-        fds.extend(copiers.iter().map(|(_, fd)| pollin(*fd)));
-        fds.extend(ooms.iter().map(|(_, fd, events)| libc::pollfd {
-            fd: *fd,
-            events: *events,
+        let polled = |(fd, events): (RawFd, i16)| libc::pollfd {
+            fd,
+            events,
             revents: 0,
-        }));
+        };
+        fds.extend(copiers.iter().map(|(_, fd, ev)| polled((*fd, *ev))));
+        fds.extend(ooms.iter().map(|(_, fd, ev)| polled((*fd, *ev))));
         if let Some(fd) = service.publisher.poll_fd() {
             fds.push(pollin(fd));
         }
@@ -147,7 +148,7 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
             }
         }
         let base = 2 + conn_ids.len();
-        for (i, (key, _)) in copiers.iter().enumerate() {
+        for (i, (key, _, _)) in copiers.iter().enumerate() {
             if fds[base + i].revents != 0 {
                 service.pump(key);
             }

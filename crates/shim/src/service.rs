@@ -67,6 +67,11 @@ struct Container {
     oom: Option<crate::oom::OomWatch>,
     /// The runtime options' CriuPath, for Checkpoint.
     criu: Option<PathBuf>,
+    /// Created from a checkpoint: what Start restores, and the stdio to restore with.
+    restore: Option<(crate::backend::CheckpointSpec, ProcessIo)>,
+    /// The runtime knows the container (created, or restored); false while a restore
+    /// is pending or after it failed, when Delete has nothing to ask the runtime.
+    in_runtime: bool,
 }
 
 /// Identifies one copier for the loop: container, exec id ("" for init), index.
@@ -238,10 +243,14 @@ impl Service {
                 format!("container {} already exists", req.id),
             ));
         }
-        if !req.checkpoint.is_empty() {
+        let restoring = !req.checkpoint.is_empty();
+        if restoring && req.terminal {
             return Err(err(
-                code::UNIMPLEMENTED,
-                "restoring from a checkpoint is not implemented",
+                code::FAILED_PRECONDITION,
+                format!(
+                    "container {}: a terminal container cannot be restored from a checkpoint",
+                    req.id
+                ),
             ));
         }
         let opts = runtime_options(req.options.as_ref())?;
@@ -265,7 +274,22 @@ impl Service {
         let runtime = choice.open(&bundle);
         let mut init = Process::new(&req.stdin, &req.stdout, &req.stderr, req.terminal);
         let pid_file = bundle.join("init.pid");
+        let mut restore = None;
         let created = (|| -> Result<(), String> {
+            if restoring {
+                // As runc's shim does: the restore itself happens at Start.
+                let (io, copiers) =
+                    stdio::prepare(&req.stdin, &req.stdout, &req.stderr, &req.id, &namespace)?;
+                let spec = crate::backend::CheckpointSpec {
+                    image_path: PathBuf::from(&req.checkpoint),
+                    work_path: Some(bundle.join("criu-work")),
+                    criu: criu.clone(),
+                    ..Default::default()
+                };
+                restore = Some((spec, io));
+                init.copiers = copiers;
+                return Ok(());
+            }
             if req.terminal {
                 let sock = stdio::ConsoleSocket::new()?;
                 runtime.create(
@@ -288,16 +312,20 @@ impl Service {
             Ok(())
         })();
         if let Err(e) = created {
-            let _ = runtime.delete(&req.id, true);
+            if !restoring {
+                let _ = runtime.delete(&req.id, true);
+            }
             if mounted {
                 crate::mount::unmount_all(&rootfs);
             }
             return Err(unknown(e));
         }
         let pid = init.pid;
-        let oom = crate::oom::OomWatch::new(pid)
-            .map_err(|e| crate::log::warn(&format!("container {}: no OOM events: {e}", req.id)))
-            .ok();
+        let oom = if restoring {
+            None
+        } else {
+            oom_watch(&req.id, pid)
+        };
         self.publisher.publish(
             "/tasks/create",
             "TaskCreate",
@@ -311,7 +339,7 @@ impl Service {
                     stderr: req.stderr.clone(),
                     terminal: req.terminal,
                 }),
-                checkpoint: String::new(),
+                checkpoint: req.checkpoint.clone(),
                 pid,
             },
         );
@@ -326,6 +354,8 @@ impl Service {
                 rootfs_mounted: mounted,
                 oom,
                 criu,
+                restore,
+                in_runtime: !restoring,
             },
         );
         Ok(proto::PidResponse { pid }.encode_to_vec())
@@ -342,7 +372,17 @@ impl Service {
                     format!("container {} already started", req.id),
                 ));
             }
-            c.runtime.start(&req.id).map_err(unknown)?;
+            if let Some((spec, io)) = c.restore.take() {
+                let pid_file = c.bundle.join("init.pid");
+                c.runtime
+                    .restore(&req.id, &c.bundle, &pid_file, &spec, io)
+                    .map_err(unknown)?;
+                c.in_runtime = true;
+                c.init.pid = read_pid(&pid_file).map_err(unknown)?;
+                c.oom = oom_watch(&req.id, c.init.pid);
+            } else {
+                c.runtime.start(&req.id).map_err(unknown)?;
+            }
             c.init.started = true;
             let pid = c.init.pid;
             self.publisher.publish(
@@ -517,7 +557,9 @@ impl Service {
             .encode_to_vec());
         }
         let c = self.container(&req.id)?;
-        if c.init.exit.is_none() {
+        if !c.in_runtime {
+            // A restore that never happened (or failed): the runtime has nothing.
+        } else if c.init.exit.is_none() {
             // Never started or still running: the force-delete kills it; reap it here so
             // the answer carries its real status.
             c.runtime.delete(&req.id, true).map_err(unknown)?;
@@ -809,15 +851,16 @@ impl Service {
         }
     }
 
-    /// Every live copier's source descriptor, for the loop to poll.
-    pub fn copier_fds(&self) -> Vec<(CopierKey, std::os::fd::RawFd)> {
+    /// Every live copier's descriptor and poll events, for the loop to poll.
+    pub fn copier_fds(&self) -> Vec<(CopierKey, std::os::fd::RawFd, i16)> {
         let mut out = Vec::new();
         for (id, c) in &self.containers {
             let procs = std::iter::once((String::new(), &c.init))
                 .chain(c.execs.iter().map(|(k, p)| (k.clone(), p)));
             for (eid, p) in procs {
                 for (i, cp) in p.copiers.iter().enumerate().filter(|(_, cp)| !cp.done) {
-                    out.push(((id.clone(), eid.clone(), i), cp.fd()));
+                    let (fd, events) = cp.poll_spec();
+                    out.push(((id.clone(), eid.clone(), i), fd, events));
                 }
             }
         }
@@ -833,6 +876,13 @@ impl Service {
             cp.pump();
         }
     }
+}
+
+/// The container's OOM watch; a container without one still runs, with a warning.
+fn oom_watch(id: &str, pid: u32) -> Option<crate::oom::OomWatch> {
+    crate::oom::OomWatch::new(pid)
+        .map_err(|e| crate::log::warn(&format!("container {id}: no OOM events: {e}")))
+        .ok()
 }
 
 fn wait_response(status: u32, at: Timestamp) -> Vec<u8> {

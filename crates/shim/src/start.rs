@@ -3,7 +3,7 @@
 
 use crate::flags::Flags;
 use crate::paths;
-use crate::proto::{now, DeleteResponse};
+use crate::proto::{now, BootstrapParams, DeleteResponse};
 use prost::Message;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -39,13 +39,45 @@ fn write_address(bundle: &Path, address: &str) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
+/// What containerd wrote to `start`'s stdin: 2.3+ sends its BootstrapParams (naming its
+/// version), older ones the runtime options `Any` or nothing. Read to the end either
+/// way, so containerd's write never fails.
+fn read_bootstrap() -> Option<BootstrapParams> {
+    let mut input = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut input);
+    BootstrapParams::decode(input.as_slice())
+        .ok()
+        .filter(|b| !b.containerd_version.is_empty())
+}
+
+/// The answer on stdout: a containerd that sent BootstrapParams (2.3+) gets the JSON
+/// bootstrap result and talks Task v3 to us; older ones only understand the bare
+/// address (1.6 dials whatever it reads) and talk Task v2.
+fn announce(address: &str, bootstrap: Option<&BootstrapParams>) -> Result<(), String> {
+    let text = match bootstrap {
+        Some(_) => {
+            serde_json::json!({"version": 3, "address": address, "protocol": "ttrpc"}).to_string()
+        }
+        None => address.to_string(),
+    };
+    let mut out = std::io::stdout();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("printing the address: {e}"))
+}
+
 pub fn start(flags: &Flags) -> Result<(), String> {
     if flags.namespace.is_empty() || flags.id.is_empty() {
         return Err("start needs -namespace and -id".into());
     }
+    let bootstrap = read_bootstrap();
     let bundle = flags.bundle_dir()?;
     let group = grouping(&bundle, &flags.id);
-    let sock = paths::socket_path(&flags.address, &flags.namespace, &group);
+    let socket_dir = bootstrap
+        .as_ref()
+        .and_then(|b| b.socket_dir.as_deref())
+        .filter(|d| !d.is_empty());
+    let sock = paths::socket_path(&flags.address, &flags.namespace, &group, socket_dir);
     let address = format!("unix://{}", sock.display());
     if let Some(dir) = sock.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -56,8 +88,7 @@ pub fn start(flags: &Flags) -> Result<(), String> {
             if UnixStream::connect(&sock).is_ok() {
                 // A live shim for this group already serves: reuse it.
                 write_address(&bundle, &address)?;
-                print!("{address}");
-                return Ok(());
+                return announce(&address, bootstrap.as_ref());
             }
             std::fs::remove_file(&sock)
                 .map_err(|e| format!("removing stale socket {}: {e}", sock.display()))?;
@@ -103,15 +134,8 @@ pub fn start(flags: &Flags) -> Result<(), String> {
         .spawn()
         .map_err(|e| cleanup(format!("spawning the shim: {e}")))?;
     drop(listener);
-    // containerd writes the task options to our stdin; read them so its copy never fails.
-    let mut opts = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut opts);
     crate::log::debug(&format!("shim {} serving {address}", child.id()));
-    print!("{address}");
-    std::io::stdout()
-        .flush()
-        .map_err(|e| format!("printing the address: {e}"))?;
-    Ok(())
+    announce(&address, bootstrap.as_ref())
 }
 
 pub fn delete(flags: &Flags) -> Result<(), String> {

@@ -1,9 +1,9 @@
-//! A process's stdio. stdout/stderr fifos are handed to the container directly (no copy
-//! in the shim), as are `file://` logs; `binary://` starts the logging binary with the
-//! read ends of two pipes (fds 3 and 4) and waits for it to close fd 5; stdin goes
-//! through a pipe so CloseIO can give the process EOF; with a terminal, the console
+//! A process's stdio. The process gets pipes; the shim's loop copies between them and
+//! containerd's fifos or a `file://` log (stdin through a pipe too, so CloseIO can give
+//! the process EOF). `binary://` starts the logging binary with the read ends of two
+//! pipes (fds 3 and 4) and waits for it to close fd 5. With a terminal, the console
 //! master runc sends over `--console-socket` is kept (for resize) and copied to/from
-//! the fifos by the shim's loop.
+//! the fifos.
 
 use crate::backend::ProcessIo;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
@@ -15,28 +15,52 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::path::PathBuf;
 
-/// One copy the loop drives: bytes from `src` to `dst`.
+/// One copy the loop drives: bytes from `src` to `dst`. Both ends are non-blocking;
+/// what `dst` cannot take yet waits in `pending`, and `src` is not read again until it
+/// is gone, so a reader that stops reading slows the writer down (the pipe fills and
+/// the process blocks) instead of stalling the shim or losing output.
 pub struct Copier {
     pub src: File,
     pub dst: Option<File>,
+    pending: Vec<u8>,
     /// Finished (EOF or CloseIO); kept in place so copier indices stay stable.
     pub done: bool,
 }
 
 impl Copier {
-    pub fn fd(&self) -> RawFd {
-        self.src.as_raw_fd()
+    pub fn new(src: File, dst: File) -> Copier {
+        set_nonblocking(&src);
+        set_nonblocking(&dst);
+        Copier {
+            src,
+            dst: Some(dst),
+            pending: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The descriptor and poll events the loop should wait on: the destination while
+    /// output is pending, else the source.
+    pub fn poll_spec(&self) -> (RawFd, i16) {
+        match &self.dst {
+            Some(dst) if !self.pending.is_empty() => (dst.as_raw_fd(), libc::POLLOUT),
+            _ => (self.src.as_raw_fd(), libc::POLLIN),
+        }
     }
 
     /// Stops copying and closes the destination.
     pub fn close(&mut self) {
         self.dst = None;
+        self.pending = Vec::new();
         self.done = true;
     }
 
-    /// Moves what is readable now; true when data moved. At EOF the copier closes its
-    /// destination, which gives the reader EOF in turn.
+    /// Moves what can move now; true when data moved. At EOF (once everything read has
+    /// been written) the copier closes its destination, which gives the reader EOF.
     pub fn pump(&mut self) -> bool {
+        if !self.pending.is_empty() {
+            return self.flush();
+        }
         let mut buf = [0u8; 16 * 1024];
         let n = match self.src.read(&mut buf) {
             Ok(n) => n,
@@ -49,38 +73,35 @@ impl Copier {
             self.close();
             return false;
         }
-        if let Some(dst) = self.dst.as_mut() {
-            if let Err(e) = write_all_bounded(dst, &buf[..n]) {
-                crate::log::warn(&format!("copying stdio: {e}"));
-            }
-        }
+        self.pending.extend_from_slice(&buf[..n]);
+        self.flush();
         true
     }
-}
 
-/// Writes with a bound on how long a reader that went away can stall the shim.
-fn write_all_bounded(dst: &mut File, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        match dst.write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let mut pfd = [nix::poll::PollFd::new(
-                    dst.as_fd(),
-                    nix::poll::PollFlags::POLLOUT,
-                )];
-                let ready = nix::poll::poll(&mut pfd, 1000u16).map_err(std::io::Error::from)?;
-                if ready == 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("reader stalled, {} bytes dropped", data.len()),
-                    ));
+    /// Writes as much pending output as the destination takes; true when some went.
+    fn flush(&mut self) -> bool {
+        let Some(dst) = self.dst.as_mut() else {
+            self.pending.clear();
+            return false;
+        };
+        let mut written = 0;
+        while written < self.pending.len() {
+            match dst.write(&self.pending[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // The reader is gone for good: keep draining the source so the
+                    // process never blocks on a full pipe, and drop what it writes.
+                    crate::log::warn(&format!("copying stdio: {e}"));
+                    written = self.pending.len();
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
         }
+        self.pending.drain(..written);
+        written > 0
     }
-    Ok(())
 }
 
 fn open_fifo(path: &str, read: bool, nonblock: bool) -> Result<File, String> {
@@ -217,7 +238,10 @@ fn start_logger(
     }
 }
 
-/// The stdio of a process without a terminal: what the runtime gets and the stdin copier.
+/// The stdio of a process without a terminal: what the runtime gets and the copiers.
+/// The process only ever sees pipes (or /dev/null), never containerd's fifos or a log
+/// file on the host: criu can dump a pipe and reconnect it on restore (`--inherit-fd`),
+/// while a path outside the container's mounts makes the dump fail.
 pub fn prepare(
     stdin: &str,
     stdout: &str,
@@ -231,23 +255,25 @@ pub fn prepare(
     } else {
         let fifo = open_fifo(stdin, true, true)?;
         let (r, w) = pipe()?;
-        set_nonblocking(&w);
-        copiers.push(Copier {
-            src: fifo,
-            dst: Some(w),
-            done: false,
-        });
+        copiers.push(Copier::new(fifo, w));
         Some(r)
     };
-    let out = |path: &str| -> Result<Option<File>, String> {
-        if path.is_empty() {
-            Ok(None)
-        } else {
-            open_fifo(path, false, false).map(Some)
-        }
+    // A pipe whose read end the shim copies into `dst`; the write end is the process's.
+    let mut piped = |dst: File| -> Result<File, String> {
+        let (r, w) = pipe()?;
+        copiers.push(Copier::new(r, dst));
+        Ok(w)
     };
     let (stdout, stderr) = match output_kind(stdout) {
-        Output::Fifo => (out(stdout)?, out(stderr)?),
+        Output::Fifo => {
+            let out = (!stdout.is_empty())
+                .then(|| open_fifo(stdout, false, true).and_then(&mut piped))
+                .transpose()?;
+            let err = (!stderr.is_empty())
+                .then(|| open_fifo(stderr, false, true).and_then(&mut piped))
+                .transpose()?;
+            (out, err)
+        }
         Output::File(path) => {
             if let Some(dir) = Path::new(path).parent() {
                 std::fs::create_dir_all(dir)
@@ -262,8 +288,9 @@ pub fn prepare(
             let f2 = f
                 .try_clone()
                 .map_err(|e| format!("duplicating log file {path}: {e}"))?;
-            (Some(f), Some(f2))
+            (Some(piped(f)?), Some(piped(f2)?))
         }
+        // The logger's own pipes go to the process as they are.
         Output::Binary { path, query } => {
             let (o, e) = start_logger(path, query, id, namespace)?;
             (Some(o), Some(e))
@@ -338,30 +365,17 @@ impl Drop for ConsoleSocket {
 
 /// Copiers between a console master and the stdin/stdout fifos.
 pub fn console_copiers(master: &File, stdin: &str, stdout: &str) -> Result<Vec<Copier>, String> {
+    let dup = || {
+        master
+            .try_clone()
+            .map_err(|e| format!("duplicating the console master: {e}"))
+    };
     let mut copiers = Vec::new();
     if !stdout.is_empty() {
-        let out = open_fifo(stdout, false, false)?;
-        set_nonblocking(&out);
-        let src = master
-            .try_clone()
-            .map_err(|e| format!("duplicating the console master: {e}"))?;
-        set_nonblocking(&src);
-        copiers.push(Copier {
-            src,
-            dst: Some(out),
-            done: false,
-        });
+        copiers.push(Copier::new(dup()?, open_fifo(stdout, false, true)?));
     }
     if !stdin.is_empty() {
-        let fifo = open_fifo(stdin, true, true)?;
-        let dst = master
-            .try_clone()
-            .map_err(|e| format!("duplicating the console master: {e}"))?;
-        copiers.push(Copier {
-            src: fifo,
-            dst: Some(dst),
-            done: false,
-        });
+        copiers.push(Copier::new(open_fifo(stdin, true, true)?, dup()?));
     }
     Ok(copiers)
 }

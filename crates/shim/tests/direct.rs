@@ -563,3 +563,144 @@ fn checkpoint_with_exit_option() {
         "{topics:?}"
     );
 }
+
+/// containerd 2.x's `-info`: a RuntimeInfo naming us, with the in-process backend's
+/// features, or those of the runtime binary the options name (runc's here).
+#[test]
+fn info_flag_describes_the_runtime() {
+    let info = |stdin: Vec<u8>| {
+        let mut child = Command::new(SHIM)
+            .arg("-info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "-info: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        proto::RuntimeInfo::decode(out.stdout.as_slice()).unwrap()
+    };
+    let features = |i: &proto::RuntimeInfo| -> serde_json::Value {
+        let f = i.features.as_ref().expect("features");
+        assert!(f.type_url.ends_with("runtime-spec/1/features/Features"));
+        serde_json::from_slice(&f.value).unwrap()
+    };
+    let ours = info(Vec::new());
+    assert_eq!(ours.name, "io.containerd.gantry.v2");
+    assert_eq!(
+        ours.version.as_ref().map(|v| v.version.as_str()),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert!(features(&ours)["linux"]["namespaces"].is_array());
+
+    let runc = proto::RuncOptions {
+        binary_name: "/usr/sbin/runc".into(),
+        root: String::new(),
+        criu_path: String::new(),
+        systemd_cgroup: false,
+    };
+    let any = proto::Any {
+        type_url: "containerd.runc.v1.Options".into(),
+        value: runc.encode_to_vec(),
+    };
+    let theirs = info(any.encode_to_vec());
+    assert_eq!(theirs.options, Some(any));
+    let runc_features = Command::new("/usr/sbin/runc")
+        .arg("features")
+        .output()
+        .unwrap();
+    let want: serde_json::Value = serde_json::from_slice(&runc_features.stdout).unwrap();
+    assert_eq!(features(&theirs), want);
+}
+
+/// containerd 2.3+ writes BootstrapParams to `start`'s stdin: the shim answers with
+/// the JSON bootstrap result (Task API version 3), puts its socket in the `socket_dir`
+/// it was given, and serves `containerd.task.v3.Task` there.
+#[test]
+fn bootstrap_params_get_a_v3_answer() {
+    let state = tempfile::Builder::new()
+        .prefix("gshimb")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let address = state.path().join("containerd.sock").display().to_string();
+    let socket_dir = state.path().join("sockets");
+    let id = unique_id("gshimb");
+    let bundle = Bundle::new();
+    let _cleanup = Cleanup {
+        state: state.path().to_path_buf(),
+        cgroup: format!("/{id}"),
+    };
+    let params = proto::BootstrapParams {
+        instance_id: id.clone(),
+        namespace: "testns".into(),
+        containerd_version: "v2.3.4".into(),
+        socket_dir: Some(socket_dir.display().to_string()),
+    };
+    let mut child = Command::new(SHIM)
+        .args(["-namespace", "testns", "-address", &address])
+        .args(["-publish-binary", "/bin/false", "-id", &id, "start"])
+        .current_dir(bundle.path())
+        .env("TTRPC_ADDRESS", format!("{address}.ttrpc"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&params.encode_to_vec())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(answer["version"], 3);
+    assert_eq!(answer["protocol"], "ttrpc");
+    let addr = answer["address"].as_str().unwrap().to_string();
+    let sock = addr.strip_prefix("unix://").expect("unix:// address");
+    assert!(
+        Path::new(sock).starts_with(&socket_dir),
+        "socket {sock} is not in {}",
+        socket_dir.display()
+    );
+    // containerd 1.6 reconnects through the bundle's address file: still the bare one.
+    assert_eq!(
+        std::fs::read_to_string(bundle.path().join("address")).unwrap(),
+        addr
+    );
+
+    let mut client = ttrpc::Client::connect(sock).unwrap();
+    let v3 = "containerd.task.v3.Task";
+    let connect = proto::ProcessRequest {
+        id: id.clone(),
+        exec_id: String::new(),
+    };
+    let resp = proto::ConnectResponse::decode(
+        client
+            .call(v3, "Connect", connect.encode_to_vec())
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    assert!(resp.shim_pid > 0);
+    let shutdown = proto::ShutdownRequest { id, now: true };
+    client
+        .call(v3, "Shutdown", shutdown.encode_to_vec())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(sock).exists() {
+        assert!(Instant::now() < deadline, "shim socket {sock} still there");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -103,6 +103,7 @@ pub fn restore(opts: &RestoreOpts) -> Result<Container> {
     super::make_cgroup(&cgroup, linux)?;
 
     let pid_path = dir.join("restore.pid");
+    crate::rootfs::make_mountpoints(&bundle.spec, &bundle.dir, &bundle.rootfs)?;
     {
         let root = CriuRoot::new(&dir, &bundle.rootfs)?;
         let mut inv = Invocation::new("restore", &opts.criu);

@@ -186,3 +186,39 @@ pub fn mount_console_in(root: &Path, slave: &Path) -> Result<()> {
     let root = open_dir(root)?;
     console::mount(root.as_fd(), slave)
 }
+
+/// Creates every config mount's destination in `rootfs` (resolved inside it), for criu:
+/// a restore mounts onto what the dumped container had, and a fresh rootfs (say a new
+/// snapshot of the image) lacks the directories the original runtime made. Mounts
+/// below a tmpfs are skipped: criu brings back the tmpfs with its content.
+pub fn make_mountpoints(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
+    let root = open_dir(rootfs)?;
+    let mounts = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(mount_spec::Spec::new)
+        .collect::<Result<Vec<_>>>()?;
+    let tmpfs: Vec<&Path> = mounts
+        .iter()
+        .filter(|m| m.kind == mount_spec::MountKind::Fs("tmpfs".into()))
+        .map(|m| m.dest.as_path())
+        .collect();
+    for m in &mounts {
+        if tmpfs.iter().any(|t| m.dest != *t && m.dest.starts_with(t)) {
+            continue;
+        }
+        let kind = match m.kind {
+            mount_spec::MountKind::Bind => {
+                let source = m.bind_source(bundle)?;
+                match std::fs::metadata(&source) {
+                    Ok(meta) if !meta.is_dir() => secure_path::Kind::File,
+                    _ => secure_path::Kind::Dir,
+                }
+            }
+            _ => secure_path::Kind::Dir,
+        };
+        m.target(root.as_fd(), kind)?;
+    }
+    Ok(())
+}
