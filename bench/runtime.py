@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+import results  # bench/results.py
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 NS_MARK = "GANTRY_BENCH_IN_NS"
@@ -399,20 +401,7 @@ def main():
         ])
         print(section)
         if not args.no_write:
-            text = ""
-            if os.path.exists(args.results):
-                with open(args.results) as f:
-                    text = f.read()
-            if not text:
-                text = "# Benchmark results\n\n# gantry-runc\n\n"
-            # Our part ends where the next top-level part (the shim's, gantryd's) begins.
-            cut = text.find("\n# ", text.find("# gantry-runc") + 1)
-            if cut < 0:
-                text = text.rstrip("\n") + "\n\n" + section + "\n"
-            else:
-                text = text[:cut].rstrip("\n") + "\n\n" + section + "\n" + text[cut:]
-            with open(args.results, "w") as f:
-                f.write(text)
+            results.add_section(args.results, "gantry-runc", section)
             print(f"bench: appended to {args.results}", file=sys.stderr)
     finally:
         for rt in runtimes:

@@ -8,6 +8,7 @@ use prost::Message;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -80,7 +81,12 @@ pub fn start(flags: &Flags) -> Result<(), String> {
     let sock = paths::socket_path(&flags.address, &flags.namespace, &group, socket_dir);
     let address = format!("unix://{}", sock.display());
     if let Some(dir) = sock.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        // Only root (containerd) may reach a shim: the directory we make is 0700.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
     let listener = match UnixListener::bind(&sock) {
         Ok(l) => l,
@@ -100,6 +106,8 @@ pub fn start(flags: &Flags) -> Result<(), String> {
         let _ = std::fs::remove_file(&sock);
         e
     };
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| cleanup(format!("restricting {}: {e}", sock.display())))?;
     write_address(&bundle, &address).map_err(cleanup)?;
 
     let exe = std::env::current_exe().map_err(|e| cleanup(format!("finding own binary: {e}")))?;

@@ -161,6 +161,10 @@ fn start_serve_update_shutdown_delete() {
         sock.starts_with(&format!("{}/s/", state.path().display())),
         "socket {sock} is not private"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(Path::new(&sock)), 0o600, "socket {sock}");
+    assert_eq!(mode(Path::new(&sock).parent().unwrap()), 0o700);
     assert_eq!(
         std::fs::read_to_string(bundle.path().join("address")).unwrap(),
         addr
