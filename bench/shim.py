@@ -115,7 +115,7 @@ class Containerd:
         config = os.path.join(work, "config.toml")
         with open(config, "w") as f:
             f.write(f'version = 2\nroot = "{work}/root"\nstate = "{work}/state"\n'
-                    f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+                    f'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"]\n'
                     f'[grpc]\n  address = "{self.sock}"\n')
         env = dict(os.environ, PATH=bindir + ":" + os.environ.get("PATH", ""))
         self.log = open(os.path.join(work, "containerd.log"), "w")

@@ -1,7 +1,10 @@
-//! Test support: a real containerd 1.6 on a private address, root and state under a temp
+//! Test support: a real containerd on a private address, root and state under a temp
 //! dir, run in its own mount namespace with a tmpfs on /run (the stock shim and ctr's
 //! fifos use /run/containerd; the host's is never touched), a locally built busybox image,
 //! and `ctr` run inside the same namespace. Everything is torn down on drop.
+//! GANTRY_TEST_CONTAINERD=DIR takes containerd and ctr (and, for the stock runtime,
+//! containerd-shim-runc-v2) from DIR instead of Debian's 1.6 in /usr/bin; a 2.x one gets
+//! a version 3 config.
 
 #![allow(dead_code)]
 
@@ -9,9 +12,48 @@ use sha2::{Digest, Sha256};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const IMAGE: &str = "docker.io/gantry/busybox:latest";
+
+/// The directory given by GANTRY_TEST_CONTAINERD, if any.
+fn containerd_dir() -> Option<PathBuf> {
+    std::env::var("GANTRY_TEST_CONTAINERD")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(PathBuf::from)
+}
+
+/// A binary of the containerd under test: from GANTRY_TEST_CONTAINERD, else /usr/bin.
+fn containerd_tool(name: &str) -> String {
+    let dir = containerd_dir().unwrap_or_else(|| PathBuf::from("/usr/bin"));
+    let p = dir.join(name);
+    assert!(p.exists(), "{} missing", p.display());
+    p.display().to_string()
+}
+
+fn ctr_bin() -> String {
+    containerd_tool("ctr")
+}
+
+/// The major version `containerd --version` reports (its third word, e.g. "v2.3.4" or
+/// Debian's "1.6.20~ds1"): 2 and later take a version 3 config.
+pub fn containerd_major() -> u32 {
+    static MAJOR: OnceLock<u32> = OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let bin = containerd_tool("containerd");
+        let out = Command::new(&bin)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("{bin} --version: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_whitespace()
+            .nth(2)
+            .and_then(|v| v.trim_start_matches('v').split('.').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{bin} --version printed no version: {text:?}"))
+    })
+}
 
 /// The runtime under test: ours unless GANTRY_TEST_SHIM_RUNTIME names another
 /// (io.containerd.runc.v2 runs the same tests against containerd's stock shim).
@@ -25,6 +67,48 @@ pub fn criu() -> Option<PathBuf> {
 
 pub fn runtime() -> String {
     std::env::var("GANTRY_TEST_SHIM_RUNTIME").unwrap_or_else(|_| "io.containerd.gantry.v2".into())
+}
+
+/// The crun the crun tests name, and the temp dir holding it (if any) to keep until the
+/// test ends: /usr/bin/crun itself, or with containerd 2.x a wrapper, also called `crun`
+/// (the name `start_for` looks for), that lowers the bundle's ociVersion to 1.1.0 first.
+/// containerd 2.3 writes specs of runtime-spec 1.3.0, which Debian's crun 1.8.1 refuses
+/// ("unknown version specified") whichever shim runs it.
+pub fn crun() -> (Option<tempfile::TempDir>, PathBuf) {
+    let crun = PathBuf::from("/usr/bin/crun");
+    if containerd_major() < 2 {
+        return (None, crun);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("gshim-crun")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let wrapper = dir.path().join("crun");
+    std::fs::write(
+        &wrapper,
+        format!(
+            r#"#!/bin/sh
+b= prev=
+for a in "$@"; do
+  case "$prev" in --bundle|-b) b=$a ;; esac
+  case "$a" in --bundle=*) b=${{a#--bundle=}} ;; esac
+  prev=$a
+done
+if [ -n "$b" ] && [ -f "$b/config.json" ]; then
+  sed -i 's/"ociVersion":"[^"]*"/"ociVersion":"1.1.0"/' "$b/config.json"
+fi
+exec {} "$@"
+"#,
+            crun.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    (Some(dir), wrapper)
 }
 
 /// gantry-runc, the runc-compatible binary tests use as BinaryName.
@@ -176,8 +260,11 @@ impl Containerd {
         if let Some(criu) = criu() {
             std::os::unix::fs::symlink(criu, bin.join("criu")).unwrap();
         }
-        let config = format!(
-            r#"version = 2
+        let config = if containerd_major() >= 2 {
+            config_v3(d, &sock)
+        } else {
+            format!(
+                r#"version = 2
 root = "{root}"
 state = "{state}"
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
@@ -185,14 +272,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "{sock}"
 [debug]
   level = "debug"
+# Else containerd makes /opt/containerd on the host.
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
 # What CRI would use (the plugin is disabled here; ctr names the runtime directly and
 # containerd finds containerd-shim-gantry-v2 on PATH).
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.gantry]
   runtime_type = "io.containerd.gantry.v2"
 "#,
-            root = d.join("root").display(),
-            state = d.join("state").display(),
-        );
+                root = d.join("root").display(),
+                state = d.join("state").display(),
+                opt = d.join("opt").display(),
+            )
+        };
         std::fs::write(d.join("config.toml"), config).unwrap();
         let empty = d.join("empty");
         std::fs::write(&empty, "").unwrap();
@@ -267,14 +359,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             .append(true)
             .open(d.join("containerd.log"))
             .unwrap();
+        // containerd looks its shims up in PATH: the stock runc shim must be the one
+        // that comes with the containerd under test, not Debian's in /usr/bin.
+        let mut path = vec![d.join("bin")];
+        path.extend(containerd_dir());
         let path = format!(
             "{}:{}",
-            d.join("bin").display(),
+            std::env::join_paths(path).unwrap().to_string_lossy(),
             std::env::var("PATH").unwrap_or_default()
         );
         let ns = std::fs::File::open(format!("/proc/{}/ns/mnt", self.pid()))
             .expect("the held mount namespace");
-        let mut cmd = Command::new("/usr/bin/containerd");
+        let containerd = containerd_tool("containerd");
+        let mut cmd = Command::new(&containerd);
         cmd.arg("--config")
             .arg(d.join("config.toml"))
             .env("PATH", path)
@@ -288,7 +385,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                 Ok(())
             });
         }
-        self.child = Some(cmd.spawn().expect("starting /usr/bin/containerd"));
+        self.child = Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("starting {containerd}: {e}")),
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if self.ctr(&["version"]).code == 0 {
@@ -322,7 +422,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     /// Runs `ctr -a SOCK -n NS ARGS` in containerd's mount namespace (60 s limit).
     pub fn ctr(&self, args: &[&str]) -> Output {
-        let mut full = vec!["/usr/bin/ctr", "-a", &self.sock, "-n", &self.namespace];
+        let ctr = ctr_bin();
+        let mut full = vec![ctr.as_str(), "-a", &self.sock, "-n", &self.namespace];
         full.extend_from_slice(args);
         self.in_namespace(&full)
     }
@@ -331,7 +432,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     pub fn ctr_tty(&self, args: &[&str]) -> Output {
         let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
         let mut line = vec![
-            quote("/usr/bin/ctr"),
+            quote(&ctr_bin()),
             "-a".into(),
             quote(&self.sock),
             "-n".into(),
@@ -366,7 +467,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         let child = self
             .spawn_in_namespace(
                 &[
-                    "/usr/bin/ctr",
+                    &ctr_bin(),
                     "-a",
                     &self.sock,
                     "-n",
@@ -553,6 +654,44 @@ impl Drop for Containerd {
             let _ = std::fs::remove_dir(ns_dir(ctl));
         }
     }
+}
+
+/// The version 3 config containerd 2.x takes, equivalent to the version 2 one above, with
+/// everything 2.x would otherwise put on the host kept under `d`: CRI (and its image and
+/// sandbox plugins, which create /etc/cni/net.d) and NRI (/run/nri) are disabled, and the
+/// shims' sockets (2.x hands the shim a socket_dir, /run/containerd/s by default) and the
+/// opt plugin's directory live in the temp dir. socket_dir stays far below its 42-byte
+/// limit (/tmp/gshimXXXXXX/s).
+fn config_v3(d: &Path, sock: &str) -> String {
+    format!(
+        r#"version = 3
+root = "{root}"
+state = "{state}"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.cri.v1.images",
+  "io.containerd.podsandbox.controller.v1.podsandbox",
+  "io.containerd.nri.v1.nri",
+]
+[grpc]
+  address = "{sock}"
+[debug]
+  level = "debug"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = "{sockets}"
+# What CRI would use (the plugin is disabled here; ctr names the runtime directly and
+# containerd finds containerd-shim-gantry-v2 on PATH).
+[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.gantry]
+  runtime_type = "io.containerd.gantry.v2"
+"#,
+        root = d.join("root").display(),
+        state = d.join("state").display(),
+        opt = d.join("opt").display(),
+        sockets = d.join("s").display(),
+    )
 }
 
 /// VmRSS and Pss of a process, for the record (from /proc/PID/status and smaps_rollup).
