@@ -138,6 +138,9 @@ pub struct Containerd {
     pub namespace: String,
     holder: Option<Child>,
     child: Option<Child>,
+    /// Set while Drop cleans up: a command that times out then must not panic (a panic
+    /// in a destructor aborts the test run and leaves the daemon and shims behind).
+    cleaning: std::cell::Cell<bool>,
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -343,6 +346,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             namespace,
             holder: Some(holder),
             child: None,
+            cleaning: std::cell::Cell::new(false),
         };
         c.start_daemon();
         let tar = build_image(c.dir.path());
@@ -505,6 +509,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
+                if self.cleaning.get() || std::thread::panicking() {
+                    eprintln!("cleanup: {argv:?} timed out");
+                    return Output {
+                        code: -1,
+                        stdout: String::new(),
+                        stderr: format!("{argv:?} timed out"),
+                    };
+                }
                 panic!("{argv:?} timed out\ncontainerd log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -574,6 +586,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 impl Drop for Containerd {
     fn drop(&mut self) {
+        self.cleaning.set(true);
         // GANTRY_TEST_LOG_DIR=DIR keeps each daemon's log (named by its namespace).
         if let Ok(dir) = std::env::var("GANTRY_TEST_LOG_DIR") {
             let _ = std::fs::write(
