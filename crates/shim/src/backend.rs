@@ -4,6 +4,7 @@
 //! `delete` after a dead shim uses the same backend.
 
 use crate::paths;
+use crate::proto::RuncOptions;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -92,42 +93,38 @@ pub struct Choice {
     pub binary: Option<String>,
     pub root: String,
     pub systemd_cgroup: bool,
+    /// MS_MOVE + chroot instead of pivot_root (`--no-pivot`).
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring (`--no-new-keyring`).
+    pub no_new_keyring: bool,
 }
 
 impl Choice {
     /// Settings from the runtime options; the root defaults to a directory next to
     /// containerd's socket (one per backend kind and namespace).
-    pub fn new(
-        binary: String,
-        root: String,
-        systemd_cgroup: bool,
-        address: &str,
-        namespace: &str,
-    ) -> Choice {
-        let binary = (!binary.is_empty()).then_some(binary);
-        let root = if root.is_empty() {
+    pub fn new(options: &RuncOptions, address: &str, namespace: &str) -> Choice {
+        let binary = (!options.binary_name.is_empty()).then(|| options.binary_name.clone());
+        let root = if options.root.is_empty() {
             let kind = if binary.is_some() { "runc" } else { "gantry" };
             paths::default_runtime_root(address, kind, namespace)
                 .display()
                 .to_string()
         } else {
-            root
+            options.root.clone()
         };
         Choice {
             binary,
             root,
-            systemd_cgroup,
+            systemd_cgroup: options.systemd_cgroup,
+            no_pivot: options.no_pivot_root,
+            no_new_keyring: options.no_new_keyring,
         }
     }
 
     pub fn open(&self, bundle: &Path) -> Box<dyn Backend> {
         match &self.binary {
-            Some(b) => {
-                let mut rt = crate::runtime::Runtime::new(b.clone(), self.root.clone(), bundle);
-                rt.systemd_cgroup = self.systemd_cgroup;
-                Box::new(rt)
-            }
-            None => Box::new(crate::inproc::InProcess::new(self.root.clone().into())),
+            Some(b) => Box::new(crate::runtime::Runtime::new(b.clone(), self, bundle)),
+            None => Box::new(crate::inproc::InProcess::new(self)),
         }
     }
 
@@ -135,10 +132,12 @@ impl Choice {
     pub fn save(&self, bundle: &Path) -> Result<(), String> {
         let path = bundle.join(paths::RUNTIME_FILE);
         let text = format!(
-            "{}\n{}\n{}\n",
+            "{}\n{}\n{}\n{}\n{}\n",
             self.binary.as_deref().unwrap_or(""),
             self.root,
-            self.systemd_cgroup
+            self.systemd_cgroup,
+            self.no_pivot,
+            self.no_new_keyring
         );
         std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
     }
@@ -149,11 +148,13 @@ impl Choice {
         let mut lines = text.lines();
         let binary = lines.next()?.to_string();
         let root = lines.next()?.to_string();
-        let systemd_cgroup = lines.next() == Some("true");
+        let mut flag = || lines.next() == Some("true");
         Some(Choice {
             binary: (!binary.is_empty()).then_some(binary),
             root,
-            systemd_cgroup,
+            systemd_cgroup: flag(),
+            no_pivot: flag(),
+            no_new_keyring: flag(),
         })
     }
 }
@@ -161,12 +162,23 @@ impl Choice {
 #[cfg(test)]
 mod tests {
     use super::Choice;
+    use crate::proto::RuncOptions;
+
+    fn options(binary: &str) -> RuncOptions {
+        RuncOptions {
+            binary_name: binary.into(),
+            ..RuncOptions::default()
+        }
+    }
 
     #[test]
     fn saved_choice_loads_back() {
         let dir = tempfile::tempdir().unwrap();
         for binary in ["", "/usr/sbin/runc"] {
-            let c = Choice::new(binary.into(), String::new(), true, "/tmp/x/c.sock", "ns");
+            let mut o = options(binary);
+            o.systemd_cgroup = true;
+            o.no_pivot_root = true;
+            let c = Choice::new(&o, "/tmp/x/c.sock", "ns");
             c.save(dir.path()).unwrap();
             assert_eq!(Choice::load(dir.path()), Some(c));
         }
@@ -174,8 +186,8 @@ mod tests {
 
     #[test]
     fn in_process_and_binary_roots_differ() {
-        let a = Choice::new(String::new(), String::new(), false, "/tmp/x/c.sock", "ns");
-        let b = Choice::new("runc".into(), String::new(), false, "/tmp/x/c.sock", "ns");
+        let a = Choice::new(&options(""), "/tmp/x/c.sock", "ns");
+        let b = Choice::new(&options("runc"), "/tmp/x/c.sock", "ns");
         assert_eq!(a.binary, None);
         assert_ne!(a.root, b.root);
     }

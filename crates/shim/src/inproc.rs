@@ -3,7 +3,7 @@
 //! sound here because the shim is single-threaded. A process's stdio is whatever the
 //! caller has on 0/1/2 (as with runc), so those are swapped in around the call.
 
-use crate::backend::{Backend, CheckpointSpec, ProcessIo};
+use crate::backend::{Backend, CheckpointSpec, Choice, ProcessIo};
 use gantry_oci::container::{self, CheckpointOpts, Container, CreateOpts, ExecOpts, RestoreOpts};
 use gantry_oci::criu::CriuOpts;
 use std::fs::File;
@@ -13,11 +13,17 @@ use std::path::{Path, PathBuf};
 
 pub struct InProcess {
     root: PathBuf,
+    no_pivot: bool,
+    no_new_keyring: bool,
 }
 
 impl InProcess {
-    pub fn new(root: PathBuf) -> InProcess {
-        InProcess { root }
+    pub fn new(choice: &Choice) -> InProcess {
+        InProcess {
+            root: PathBuf::from(&choice.root),
+            no_pivot: choice.no_pivot,
+            no_new_keyring: choice.no_new_keyring,
+        }
     }
 
     fn load(&self, id: &str) -> Result<Container, String> {
@@ -120,6 +126,8 @@ impl Backend for InProcess {
             bundle: bundle.into(),
             root: self.root.clone(),
             pid_file: Some(pid_file.into()),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
             ..CreateOpts::default()
         };
         let console = console(console_socket)?;
@@ -212,7 +220,7 @@ impl Backend for InProcess {
             root: self.root.clone(),
             criu: criu_opts(spec).map_err(|e| format!("{what}: {e}"))?,
             pid_file: Some(pid_file.into()),
-            no_pivot: false,
+            no_pivot: self.no_pivot,
         };
         // criu runs with our 0-2, which is what its --inherit-fd entries name.
         with_stdio(io, || container::restore(&opts))?

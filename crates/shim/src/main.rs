@@ -14,6 +14,7 @@ mod log;
 mod metrics;
 mod mount;
 mod oom;
+mod options;
 mod paths;
 mod proto;
 mod publisher;

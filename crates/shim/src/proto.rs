@@ -273,6 +273,16 @@ pub struct CheckpointOptions {
 /// `containerd.runc.v1.Options` (type URL `containerd.runc.v1.Options`).
 #[derive(Clone, PartialEq, Message)]
 pub struct RuncOptions {
+    #[prost(bool, tag = "1")]
+    pub no_pivot_root: bool,
+    #[prost(bool, tag = "2")]
+    pub no_new_keyring: bool,
+    #[prost(string, tag = "3")]
+    pub shim_cgroup: String,
+    #[prost(uint32, tag = "4")]
+    pub io_uid: u32,
+    #[prost(uint32, tag = "5")]
+    pub io_gid: u32,
     #[prost(string, tag = "6")]
     pub binary_name: String,
     #[prost(string, tag = "7")]
@@ -281,6 +291,10 @@ pub struct RuncOptions {
     pub criu_path: String,
     #[prost(bool, tag = "9")]
     pub systemd_cgroup: bool,
+    #[prost(string, tag = "10")]
+    pub criu_image_path: String,
+    #[prost(string, tag = "11")]
+    pub criu_work_path: String,
 }
 
 /// `runtimeoptions.v1.Options`: what `ctr run --runtime-config-path` sends.
@@ -320,8 +334,17 @@ pub struct BootstrapParams {
     pub namespace: String,
     #[prost(string, tag = "4")]
     pub containerd_version: String,
+    #[prost(message, repeated, tag = "8")]
+    pub extensions: Vec<Extension>,
     #[prost(string, optional, tag = "9")]
     pub socket_dir: Option<String>,
+}
+
+/// `containerd.runtime.bootstrap.v1.Extension`: the runtime options ride in one.
+#[derive(Clone, PartialEq, Message)]
+pub struct Extension {
+    #[prost(message, optional, tag = "1")]
+    pub value: Option<Any>,
 }
 
 /// `containerd.types.RuntimeVersion`.

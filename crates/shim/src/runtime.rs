@@ -3,7 +3,7 @@
 //! operation's error. Each call waits for its own child before returning, so the
 //! shim's reaper (which only runs between calls) never steals a runtime's exit status.
 
-use crate::backend::{Backend, CheckpointSpec, ProcessIo};
+use crate::backend::{Backend, CheckpointSpec, Choice, ProcessIo};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,15 +17,19 @@ pub struct Runtime {
     pub root: String,
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    no_pivot: bool,
+    no_new_keyring: bool,
     log: PathBuf,
 }
 
 impl Runtime {
-    pub fn new(binary: String, root: String, bundle: &Path) -> Runtime {
+    pub fn new(binary: String, choice: &Choice, bundle: &Path) -> Runtime {
         Runtime {
             binary,
-            root,
-            systemd_cgroup: false,
+            root: choice.root.clone(),
+            systemd_cgroup: choice.systemd_cgroup,
+            no_pivot: choice.no_pivot,
+            no_new_keyring: choice.no_new_keyring,
             log: bundle.join("log.json"),
         }
     }
@@ -153,6 +157,12 @@ impl Backend for Runtime {
             .arg(bundle)
             .arg("--pid-file")
             .arg(pid_file);
+        if self.no_pivot {
+            cmd.arg("--no-pivot");
+        }
+        if self.no_new_keyring {
+            cmd.arg("--no-new-keyring");
+        }
         if let Some(sock) = console_socket {
             cmd.arg("--console-socket").arg(sock);
         }
@@ -278,6 +288,9 @@ impl Backend for Runtime {
     ) -> Result<(), String> {
         let mut cmd = self.criu_command("restore", spec);
         // The shim is the subreaper that reaps the restored init, as with `create`.
+        if self.no_pivot {
+            cmd.arg("--no-pivot");
+        }
         cmd.args(["--detach", "--no-subreaper", "--bundle"])
             .arg(bundle)
             .arg("--pid-file")

@@ -2,7 +2,7 @@
 //! method, and what happens when a process exits (Wait answered, TaskExit published).
 
 use crate::backend::{Backend, Choice, ProcessIo};
-use crate::proto::{self, events, now, status, Any, Timestamp};
+use crate::proto::{self, events, now, status, Timestamp};
 use crate::publisher::Publisher;
 use crate::stdio::{self, Copier};
 use crate::ttrpc::{code, RpcError};
@@ -65,8 +65,8 @@ struct Container {
     paused: bool,
     rootfs_mounted: bool,
     oom: Option<crate::oom::OomWatch>,
-    /// The runtime options' CriuPath, for Checkpoint.
-    criu: Option<PathBuf>,
+    /// The Create options (runc.v1.Options' shape), for Checkpoint's criu defaults.
+    options: proto::RuncOptions,
     /// Created from a checkpoint: what Start restores, and the stdio to restore with.
     restore: Option<(crate::backend::CheckpointSpec, ProcessIo)>,
     /// The runtime knows the container (created, or restored); false while a restore
@@ -106,73 +106,6 @@ fn decode<M: Message + Default>(payload: &[u8], method: &str) -> Result<M, RpcEr
 
 fn empty() -> Result<Vec<u8>, RpcError> {
     Ok(Vec::new())
-}
-
-/// What the Create options choose; empty strings where they say nothing.
-#[derive(Debug, Default, PartialEq)]
-struct RuntimeOptions {
-    binary: String,
-    root: String,
-    systemd: bool,
-    criu: String,
-}
-
-/// Runtime binary, root and criu from the Create options (else in process, under our
-/// state dir, criu from PATH).
-fn runtime_options(options: Option<&Any>) -> Result<RuntimeOptions, RpcError> {
-    let mut binary = String::new();
-    let mut root = String::new();
-    let mut systemd = false;
-    let mut criu = String::new();
-    if let Some(any) = options {
-        if any.type_url.ends_with("containerd.runc.v1.Options") {
-            let o = proto::RuncOptions::decode(any.value.as_slice()).map_err(|e| {
-                err(
-                    code::INVALID_ARGUMENT,
-                    format!("decoding runc options: {e}"),
-                )
-            })?;
-            binary = o.binary_name;
-            root = o.root;
-            systemd = o.systemd_cgroup;
-            criu = o.criu_path;
-        } else if any.type_url.ends_with("runtimeoptions.v1.Options") {
-            let o = proto::RuntimeOptions::decode(any.value.as_slice()).map_err(|e| {
-                err(
-                    code::INVALID_ARGUMENT,
-                    format!("decoding runtime options: {e}"),
-                )
-            })?;
-            if !o.config_path.is_empty() {
-                let text = std::fs::read_to_string(&o.config_path).map_err(|e| {
-                    err(
-                        code::INVALID_ARGUMENT,
-                        format!("reading runtime config {}: {e}", o.config_path),
-                    )
-                })?;
-                // The runc options in TOML form, as CRI's runtime config files carry them.
-                for line in text.lines() {
-                    let Some((k, v)) = line.split_once('=') else {
-                        continue;
-                    };
-                    let v = v.trim().trim_matches('"').to_string();
-                    match k.trim() {
-                        "BinaryName" => binary = v,
-                        "Root" => root = v,
-                        "SystemdCgroup" => systemd = v == "true",
-                        "CriuPath" => criu = v,
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-    Ok(RuntimeOptions {
-        binary,
-        root,
-        systemd,
-        criu,
-    })
 }
 
 impl Service {
@@ -253,15 +186,10 @@ impl Service {
                 ),
             ));
         }
-        let opts = runtime_options(req.options.as_ref())?;
-        let criu = (!opts.criu.is_empty()).then(|| PathBuf::from(&opts.criu));
-        let choice = Choice::new(
-            opts.binary,
-            opts.root,
-            opts.systemd,
-            &self.address,
-            &self.namespace,
-        );
+        let opts = crate::options::from_any(req.options.as_ref())
+            .map_err(|e| err(code::INVALID_ARGUMENT, e))?;
+        let choice = Choice::new(&opts, &self.address, &self.namespace);
+        let owner = (opts.io_uid, opts.io_gid);
         let bundle = PathBuf::from(&req.bundle);
         choice.save(&bundle).map_err(unknown)?;
         let rootfs = bundle.join("rootfs");
@@ -278,14 +206,13 @@ impl Service {
         let created = (|| -> Result<(), String> {
             if restoring {
                 // As runc's shim does: the restore itself happens at Start.
-                let (io, copiers) =
-                    stdio::prepare(&req.stdin, &req.stdout, &req.stderr, &req.id, &namespace)?;
-                let spec = crate::backend::CheckpointSpec {
-                    image_path: PathBuf::from(&req.checkpoint),
-                    work_path: Some(bundle.join("criu-work")),
-                    criu: criu.clone(),
-                    ..Default::default()
-                };
+                let (io, copiers) = stdio::prepare(
+                    [&req.stdin, &req.stdout, &req.stderr],
+                    &req.id,
+                    &namespace,
+                    owner,
+                )?;
+                let spec = crate::checkpoint::restore_spec(&req.checkpoint, &opts, &bundle);
                 restore = Some((spec, io));
                 init.copiers = copiers;
                 return Ok(());
@@ -303,8 +230,12 @@ impl Service {
                 init.copiers = stdio::console_copiers(&master, &req.stdin, &req.stdout)?;
                 init.console = Some(master);
             } else {
-                let (io, copiers) =
-                    stdio::prepare(&req.stdin, &req.stdout, &req.stderr, &req.id, &namespace)?;
+                let (io, copiers) = stdio::prepare(
+                    [&req.stdin, &req.stdout, &req.stderr],
+                    &req.id,
+                    &namespace,
+                    owner,
+                )?;
                 runtime.create(&req.id, &bundle, &pid_file, None, io)?;
                 init.copiers = copiers;
             }
@@ -353,7 +284,7 @@ impl Service {
                 paused: false,
                 rootfs_mounted: mounted,
                 oom,
-                criu,
+                options: opts,
                 restore,
                 in_runtime: !restoring,
             },
@@ -396,6 +327,7 @@ impl Service {
             return Ok(proto::PidResponse { pid }.encode_to_vec());
         }
         let bundle = c.bundle.clone();
+        let owner = (c.options.io_uid, c.options.io_gid);
         let p = c.execs.get_mut(&req.exec_id).ok_or_else(|| {
             err(
                 code::NOT_FOUND,
@@ -428,7 +360,7 @@ impl Service {
                 Ok((read_pid(&pid_file)?, Some(master), copiers))
             } else {
                 let (io, copiers) =
-                    stdio::prepare(&p.stdin, &p.stdout, &p.stderr, &req.id, &namespace)?;
+                    stdio::prepare([&p.stdin, &p.stdout, &p.stderr], &req.id, &namespace, owner)?;
                 runtime.exec(&req.id, &spec_file, &pid_file, None, io)?;
                 Ok((read_pid(&pid_file)?, None, copiers))
             }
@@ -697,9 +629,8 @@ impl Service {
                 format!("container {} is not running: nothing to checkpoint", req.id),
             ));
         }
-        let mut spec =
-            crate::checkpoint::spec(&req, &c.bundle).map_err(|e| err(code::INVALID_ARGUMENT, e))?;
-        spec.criu = c.criu.clone();
+        let spec = crate::checkpoint::spec(&req, &c.options, &c.bundle)
+            .map_err(|e| err(code::INVALID_ARGUMENT, e))?;
         c.runtime.checkpoint(&req.id, &spec).map_err(unknown)?;
         self.publisher.publish(
             "/tasks/checkpointed",
@@ -899,33 +830,4 @@ fn read_pid(path: &std::path::Path) -> Result<u32, String> {
     s.trim()
         .parse()
         .map_err(|e| format!("pid file {} holds {s:?}: {e}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{runtime_options, RuntimeOptions};
-    use crate::proto::{Any, RuncOptions};
-    use prost::Message;
-
-    #[test]
-    fn runc_options_name_binary_root_and_criu() {
-        let o = RuncOptions {
-            binary_name: "runc".into(),
-            root: "/r".into(),
-            criu_path: "/opt/criu/criu".into(),
-            systemd_cgroup: true,
-        };
-        let any = Any {
-            type_url: "containerd.runc.v1.Options".into(),
-            value: o.encode_to_vec(),
-        };
-        let want = RuntimeOptions {
-            binary: "runc".into(),
-            root: "/r".into(),
-            systemd: true,
-            criu: "/opt/criu/criu".into(),
-        };
-        assert_eq!(runtime_options(Some(&any)).unwrap(), want);
-        assert_eq!(runtime_options(None).unwrap(), RuntimeOptions::default());
-    }
 }

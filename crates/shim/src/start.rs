@@ -3,7 +3,7 @@
 
 use crate::flags::Flags;
 use crate::paths;
-use crate::proto::{now, BootstrapParams, DeleteResponse};
+use crate::proto::{now, Any, BootstrapParams, DeleteResponse};
 use prost::Message;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -41,14 +41,53 @@ fn write_address(bundle: &Path, address: &str) -> Result<(), String> {
 }
 
 /// What containerd wrote to `start`'s stdin: 2.3+ sends its BootstrapParams (naming its
-/// version), older ones the runtime options `Any` or nothing. Read to the end either
-/// way, so containerd's write never fails.
-fn read_bootstrap() -> Option<BootstrapParams> {
+/// version, the runtime options in an extension), older ones the runtime options `Any`
+/// or nothing. Read to the end either way, so containerd's write never fails.
+fn read_stdin() -> (Option<BootstrapParams>, Option<Any>) {
     let mut input = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut input);
-    BootstrapParams::decode(input.as_slice())
+    if let Some(b) = BootstrapParams::decode(input.as_slice())
         .ok()
         .filter(|b| !b.containerd_version.is_empty())
+    {
+        let options = b
+            .extensions
+            .iter()
+            .filter_map(|e| e.value.clone())
+            .find(|a| a.type_url.ends_with("Options"));
+        return (Some(b), options);
+    }
+    let options = Any::decode(input.as_slice())
+        .ok()
+        .filter(|a| !a.type_url.is_empty());
+    (None, options)
+}
+
+/// Moves the serving shim into the runtime options' ShimCgroup (an existing cgroup,
+/// absolute or relative to ours, in every hierarchy where it exists), as the stock
+/// shim does.
+fn join_shim_cgroup(options: Option<&Any>, pid: u32) -> Result<(), String> {
+    let options = crate::options::from_any(options)?;
+    if options.shim_cgroup.is_empty() {
+        return Ok(());
+    }
+    let path = std::path::Path::new(&options.shim_cgroup);
+    let cgroup = gantry_oci::cgroups::CgroupManager::new(Some(path), "shim")
+        .map_err(|e| format!("shim cgroup {}: {e}", path.display()))?;
+    let mut joined = 0;
+    for dir in cgroup.paths().filter(|d| d.is_dir()) {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string())
+            .map_err(|e| format!("moving the shim into {}: {e}", procs.display()))?;
+        joined += 1;
+    }
+    if joined == 0 {
+        return Err(format!(
+            "shim cgroup {}: no such cgroup in any hierarchy",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The answer on stdout: a containerd that sent BootstrapParams (2.3+) gets the JSON
@@ -71,7 +110,7 @@ pub fn start(flags: &Flags) -> Result<(), String> {
     if flags.namespace.is_empty() || flags.id.is_empty() {
         return Err("start needs -namespace and -id".into());
     }
-    let bootstrap = read_bootstrap();
+    let (bootstrap, options) = read_stdin();
     let bundle = flags.bundle_dir()?;
     let group = grouping(&bundle, &flags.id);
     let socket_dir = bootstrap
@@ -142,6 +181,12 @@ pub fn start(flags: &Flags) -> Result<(), String> {
         .spawn()
         .map_err(|e| cleanup(format!("spawning the shim: {e}")))?;
     drop(listener);
+    if let Err(e) = join_shim_cgroup(options.as_ref(), child.id()) {
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(cleanup(e));
+    }
     crate::log::debug(&format!("shim {} serving {address}", child.id()));
     announce(&address, bootstrap.as_ref())
 }
@@ -151,13 +196,11 @@ pub fn delete(flags: &Flags) -> Result<(), String> {
     // Without a record, Create never ran far enough to make a container; runc's
     // defaults are the harmless guess.
     let choice = crate::backend::Choice::load(&bundle).unwrap_or_else(|| {
-        crate::backend::Choice::new(
-            "runc".into(),
-            String::new(),
-            false,
-            &flags.address,
-            &flags.namespace,
-        )
+        let runc = crate::proto::RuncOptions {
+            binary_name: "runc".into(),
+            ..Default::default()
+        };
+        crate::backend::Choice::new(&runc, &flags.address, &flags.namespace)
     });
     if let Err(e) = choice.open(&bundle).delete(&flags.id, true) {
         crate::log::warn(&format!("deleting container {}: {e}", flags.id));

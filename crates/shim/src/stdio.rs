@@ -133,6 +133,17 @@ fn pipe() -> Result<(File, File), String> {
     Ok((File::from(r), File::from(w)))
 }
 
+/// A pipe owned by `(uid, gid)` (root's, unchanged, when both are 0).
+fn owned_pipe((uid, gid): (u32, u32)) -> Result<(File, File), String> {
+    let (r, w) = pipe()?;
+    if (uid, gid) != (0, 0) {
+        // Both ends share one inode: chowning one is enough.
+        std::os::unix::fs::fchown(&r, Some(uid), Some(gid))
+            .map_err(|e| format!("giving the stdio pipes to {uid}:{gid}: {e}"))?;
+    }
+    Ok((r, w))
+}
+
 /// Where a process's output goes, from containerd's stdout string.
 #[derive(Debug, PartialEq)]
 enum Output<'a> {
@@ -242,25 +253,26 @@ fn start_logger(
 /// The process only ever sees pipes (or /dev/null), never containerd's fifos or a log
 /// file on the host: criu can dump a pipe and reconnect it on restore (`--inherit-fd`),
 /// while a path outside the container's mounts makes the dump fail.
+/// `owner` (the runtime options' IoUid/IoGid) owns the pipes, so a process in a user
+/// namespace can reopen them through /proc/self/fd.
 pub fn prepare(
-    stdin: &str,
-    stdout: &str,
-    stderr: &str,
+    [stdin, stdout, stderr]: [&str; 3],
     id: &str,
     namespace: &str,
+    owner: (u32, u32),
 ) -> Result<(ProcessIo, Vec<Copier>), String> {
     let mut copiers = Vec::new();
     let stdin_io = if stdin.is_empty() {
         None
     } else {
         let fifo = open_fifo(stdin, true, true)?;
-        let (r, w) = pipe()?;
+        let (r, w) = owned_pipe(owner)?;
         copiers.push(Copier::new(fifo, w));
         Some(r)
     };
     // A pipe whose read end the shim copies into `dst`; the write end is the process's.
     let mut piped = |dst: File| -> Result<File, String> {
-        let (r, w) = pipe()?;
+        let (r, w) = owned_pipe(owner)?;
         copiers.push(Copier::new(r, dst));
         Ok(w)
     };

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::{Containerd, IMAGE};
 
@@ -759,4 +759,128 @@ fn criu_path_option_in_process() {
 #[test]
 fn criu_path_option_with_runc_binary() {
     criu_path_option_is_used(Some(Path::new("/usr/sbin/runc")));
+}
+
+/// Removes the test's shim cgroups (once the shim in them has exited).
+struct ShimCgroups(Vec<PathBuf>);
+
+impl Drop for ShimCgroups {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::fs::remove_dir(dir).is_err() && dir.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// runc.v1.Options beyond the binary: ShimCgroup puts the serving shim in an existing
+/// cgroup, IoUid/IoGid own the process's stdio pipes, NoPivotRoot and NoNewKeyring reach
+/// the runtime (seen in the arguments a runc wrapper records). Ours only: ctr 1.6 sends
+/// these fields to no runtime (its `--runtime-config-path` TOML goes to non-runc
+/// runtimes, and for io.containerd.runc.v2 it sets only BinaryName, Root and
+/// SystemdCgroup).
+fn runc_options_reach_shim_and_runtime(binary: Option<&Path>) {
+    if support::runtime() != "io.containerd.gantry.v2" {
+        eprintln!(
+            "skipped: ctr 1.6 cannot pass these options to {}",
+            support::runtime()
+        );
+        return;
+    }
+    let c = Containerd::start();
+    let name = format!("gshimcg-{}", std::process::id());
+    let cgroups = ShimCgroups(
+        ["memory", "pids"]
+            .iter()
+            .map(|ctl| Path::new("/sys/fs/cgroup").join(ctl).join(&name))
+            .collect(),
+    );
+    for dir in &cgroups.0 {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let mut toml = format!(
+        "ShimCgroup = \"/{name}\"\nIoUid = 1000\nIoGid = 1001\nNoPivotRoot = true\n\
+         NoNewKeyring = true\n"
+    );
+    let args_log = c.dir.path().join("runtime-args.log");
+    if let Some(b) = binary {
+        let wrapper = c.dir.path().join("runc-wrapper");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
+                args_log.display(),
+                b.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        toml += &format!("BinaryName = \"{}\"\n", wrapper.display());
+    }
+    let cfg = c.dir.path().join("options.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let cfg_arg = format!("--runtime-config-path={}", cfg.display());
+
+    let out = run(
+        &c,
+        None,
+        &["--rm", &cfg_arg],
+        "own1",
+        &["ls", "-lnL", "/proc/self/fd/1"],
+    );
+    assert_eq!(out.code, 0, "ctr run: {}\n{}", out.stderr, c.log());
+    // runc hands the process's stdio to the process's user (its fixStdioPermissions):
+    // through runc only the group stays IoGid's.
+    let owner: Vec<&str> = out.stdout.split_whitespace().skip(2).take(2).collect();
+    let want = if binary.is_some() { "0" } else { "1000" };
+    assert_eq!(owner, [want, "1001"], "stdout pipe: {}", out.stdout);
+
+    let id = "cg1";
+    let out = run(&c, None, &["-d", &cfg_arg], id, &["sleep", "1000"]);
+    assert_eq!(out.code, 0, "ctr run -d {id}: {}\n{}", out.stderr, c.log());
+    wait_status(&c, id, "RUNNING");
+    let shims = c.shim_pids();
+    assert_eq!(shims.len(), 1, "shims: {shims:?}");
+    for dir in &cgroups.0 {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        assert!(
+            procs.lines().any(|l| l == shims[0].to_string()),
+            "shim {} is not in {}: {procs:?}",
+            shims[0],
+            dir.display()
+        );
+    }
+    if binary.is_some() {
+        let log = std::fs::read_to_string(&args_log).unwrap();
+        let create = log
+            .lines()
+            .find(|l| l.contains(" create "))
+            .unwrap_or_else(|| panic!("no create in {log}"));
+        assert!(
+            create.contains("--no-pivot") && create.contains("--no-new-keyring"),
+            "{create}"
+        );
+    }
+    let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+    wait_status(&c, id, "STOPPED");
+    assert_eq!(c.ctr(&["tasks", "delete", id]).code, 0, "{}", c.log());
+    assert_eq!(c.ctr(&["containers", "delete", id]).code, 0);
+    drop(c);
+    drop(cgroups);
+}
+
+#[test]
+fn runc_options_in_process() {
+    runc_options_reach_shim_and_runtime(None);
+}
+
+#[test]
+fn runc_options_with_runc_binary() {
+    runc_options_reach_shim_and_runtime(Some(Path::new("/usr/sbin/runc")));
 }

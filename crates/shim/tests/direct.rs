@@ -607,6 +607,7 @@ fn info_flag_describes_the_runtime() {
         root: String::new(),
         criu_path: String::new(),
         systemd_cgroup: false,
+        ..Default::default()
     };
     let any = proto::Any {
         type_url: "containerd.runc.v1.Options".into(),
@@ -644,6 +645,7 @@ fn bootstrap_params_get_a_v3_answer() {
         namespace: "testns".into(),
         containerd_version: "v2.3.4".into(),
         socket_dir: Some(socket_dir.display().to_string()),
+        extensions: Vec::new(),
     };
     let mut child = Command::new(SHIM)
         .args(["-namespace", "testns", "-address", &address])
