@@ -86,6 +86,20 @@ fn user_ids_groups_and_home() {
     assert_eq!(lines[3], "/home/user", "{out}");
 }
 
+/// The process's stdio belongs to its user (as runc hands it over), so a non-root
+/// process can reopen it as /dev/stdout; the runtime's pipes are 0600 root's otherwise.
+#[test]
+fn a_non_root_user_can_reopen_its_stdio() {
+    need_root!();
+    let rt = rt();
+    let b = Bundle::new();
+    b.config(|c| c["process"]["user"] = json!({ "uid": 1000, "gid": 1000 }))
+        .sh("echo out >/proc/self/fd/1 && echo err >/proc/self/fd/2");
+    let out = rt.run(&unique_id("proc"), &b).ok();
+    assert_eq!(out.stdout, "out\n", "{out}");
+    assert!(out.stderr.contains("err"), "{out}");
+}
+
 #[test]
 fn umask() {
     need_root!();

@@ -236,6 +236,7 @@ pub fn apply_process(
     if let Some(c) = &caps {
         c.before_user_switch()?;
     }
+    give_stdio_to(process.user().uid());
     user::switch(process.user(), setgroups_allowed(in_userns))?;
     if let Some(c) = &caps {
         c.after_user_switch()?;
@@ -316,6 +317,25 @@ pub(crate) fn reset_signals() {
             // SAFETY: restoring the default disposition is always valid.
             unsafe { libc::signal(sig, libc::SIG_DFL) };
         }
+    }
+}
+
+/// Hands the standard descriptors to the process's user (owner only; not a device
+/// such as /dev/null), as runc does, so that a non-root process can reopen them
+/// through /proc/self/fd (`/dev/stdout`). Best effort: a descriptor we may not
+/// chown stays as it is.
+fn give_stdio_to(uid: u32) {
+    for fd in 0..=2 {
+        // SAFETY: fds 0-2 stay open for the whole call; borrowed only here.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let Ok(st) = nix::sys::stat::fstat(bfd) else {
+            continue;
+        };
+        let kind = st.st_mode & libc::S_IFMT;
+        if st.st_uid == uid || kind == libc::S_IFCHR || kind == libc::S_IFBLK {
+            continue;
+        }
+        let _ = nix::unistd::fchown(bfd, Some(nix::unistd::Uid::from_raw(uid)), None);
     }
 }
 
