@@ -325,6 +325,16 @@ pub struct RestoreArgs {
 pub fn go_style_args(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    // Building clap's command tree costs memory and time: only when some argument
+    // could be a Go-style long flag.
+    let go_style = |a: &std::ffi::OsString| {
+        a.to_str()
+            .is_some_and(|s| s.len() > 2 && s.starts_with('-') && !s.starts_with("--"))
+    };
+    if !args.iter().skip(1).any(go_style) {
+        return args;
+    }
     let root = <Cli as clap::CommandFactory>::command();
     // Long flag names, and whether each takes a value.
     let longs = |c: &clap::Command| -> Vec<(String, bool)> {
