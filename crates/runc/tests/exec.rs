@@ -58,6 +58,27 @@ fn exec_exit_status_is_propagated() {
     rt.delete_force(&id).ok();
 }
 
+/// As for `run`: an exec'd non-root process owns its stdio and can reopen it.
+#[test]
+fn exec_as_non_root_can_reopen_its_stdio() {
+    need_root!();
+    let rt = rt();
+    let (id, _b) = running_sleeper(&rt);
+    let out = rt
+        .cmd(&[
+            "exec",
+            "-u",
+            "1000:1000",
+            &id,
+            "sh",
+            "-c",
+            "echo out >/proc/self/fd/1",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "out\n", "{out}");
+    rt.delete_force(&id).ok();
+}
+
 #[test]
 fn exec_flags_env_cwd_user_caps() {
     need_root!();
