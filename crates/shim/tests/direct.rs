@@ -422,10 +422,11 @@ fn events_fall_back_to_the_publish_binary() {
     }
 }
 
-/// Task.Checkpoint with containerd.runc.v1.CheckpointOptions{exit}: with a working criu
-/// (GANTRY_TEST_CRIU, first in the shim's PATH as `criu`) the images are written, the
-/// task exits and TaskCheckpointed is published; without one the call fails with criu's
-/// reason and the task keeps running.
+/// Task.Checkpoint with containerd.runc.v1.CheckpointOptions{exit}, then Create from the
+/// images and Start: with a working criu (GANTRY_TEST_CRIU, first in the shim's PATH as
+/// `criu`) the images are written, the task exits, TaskCheckpointed is published and the
+/// task comes back running; without one the dump fails with criu's reason and the task
+/// keeps running, and the restore fails naming the checkpoint and leaves nothing.
 #[test]
 fn checkpoint_with_exit_option() {
     let state = tempfile::Builder::new()
@@ -438,14 +439,7 @@ fn checkpoint_with_exit_option() {
     let id = unique_id("gshimc");
     let cgroup = format!("/{id}");
     let bundle = Bundle::new();
-    // Off the host's /dev/null onto the container's: criu dumps only files it can see.
-    bundle
-        .args(&[
-            "sh",
-            "-c",
-            "exec </dev/null >/dev/null 2>&1; exec sleep 1000",
-        ])
-        .cgroups_path(&cgroup);
+    bundle.args(&["sleep", "1000"]).cgroups_path(&cgroup);
     let _cleanup = Cleanup {
         state: state.path().to_path_buf(),
         cgroup: cgroup.clone(),
@@ -545,6 +539,56 @@ fn checkpoint_with_exit_option() {
         call("Wait", req.encode_to_vec()).unwrap();
     }
     call("Delete", req.encode_to_vec()).unwrap();
+
+    // Create from the images, restored at Start (with criu); without images the Start
+    // fails naming the checkpoint, and Delete leaves no container state behind.
+    let restore = proto::CreateTaskRequest {
+        checkpoint: images.display().to_string(),
+        ..create
+    };
+    let created =
+        proto::PidResponse::decode(call("Create", restore.encode_to_vec()).unwrap().as_slice())
+            .unwrap();
+    assert_eq!(created.pid, 0, "a restore has no process before Start");
+    let started = call("Start", req.encode_to_vec());
+    let container_state = state.path().join("gantry/testns").join(&id);
+    if criu.is_some() {
+        let pid = proto::PidResponse::decode(started.unwrap().as_slice())
+            .unwrap()
+            .pid;
+        let st =
+            proto::StateResponse::decode(call("State", req.encode_to_vec()).unwrap().as_slice())
+                .unwrap();
+        assert_eq!((st.status, st.pid), (proto::status::RUNNING, pid));
+        let kill = proto::KillRequest {
+            id: id.clone(),
+            exec_id: String::new(),
+            signal: 9,
+            all: false,
+        };
+        call("Kill", kill.encode_to_vec()).unwrap();
+        let wait =
+            proto::WaitResponse::decode(call("Wait", req.encode_to_vec()).unwrap().as_slice())
+                .unwrap();
+        assert_eq!(wait.exit_status, 137);
+    } else {
+        let e = started.unwrap_err().to_string();
+        assert!(
+            e.contains("checkpoint"),
+            "the error does not name the checkpoint: {e}"
+        );
+        assert!(
+            !container_state.exists(),
+            "a failed restore left {}",
+            container_state.display()
+        );
+    }
+    call("Delete", req.encode_to_vec()).unwrap();
+    assert!(
+        !container_state.exists(),
+        "{} left",
+        container_state.display()
+    );
     let shutdown = proto::ShutdownRequest {
         id: id.clone(),
         now: false,
