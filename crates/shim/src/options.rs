@@ -7,7 +7,9 @@ use crate::proto::{Any, RuncOptions, RuntimeOptions};
 use prost::Message;
 
 pub fn from_any(options: Option<&Any>) -> Result<RuncOptions, String> {
-    let Some(any) = options else {
+    // An empty Any (containerd sends one on restore) is no options, as for the stock
+    // shim, which looks only at a value.
+    let Some(any) = options.filter(|a| !a.value.is_empty()) else {
         return Ok(RuncOptions::default());
     };
     if any.type_url.ends_with("containerd.runc.v1.Options") {
@@ -91,6 +93,11 @@ mod tests {
         };
         assert_eq!(from_any(Some(&any)).unwrap(), o);
         assert_eq!(from_any(None).unwrap(), RuncOptions::default());
+        let empty = Any {
+            type_url: String::new(),
+            value: Vec::new(),
+        };
+        assert_eq!(from_any(Some(&empty)).unwrap(), RuncOptions::default());
     }
 
     #[test]
@@ -126,7 +133,7 @@ mod tests {
         assert!(e.contains("IoUid"), "{e}");
         let any = Any {
             type_url: "example.Other".into(),
-            value: Vec::new(),
+            value: vec![1],
         };
         let e = from_any(Some(&any)).unwrap_err();
         assert!(e.contains("example.Other"), "{e}");
