@@ -883,3 +883,31 @@ fn runc_options_in_process() {
 fn runc_options_with_runc_binary() {
     runc_options_reach_shim_and_runtime(Some(Path::new("/usr/sbin/runc")));
 }
+
+/// Output well beyond a pipe's buffer, on stdout and stderr at once, reaches ctr whole:
+/// the shim copies the process's pipes into containerd's fifos without losing or
+/// reordering a byte, and the process waits (not the shim) while ctr is slow to read.
+fn large_output_arrives_whole(binary: Option<&Path>) {
+    let c = Containerd::start_for(binary);
+    let script = "busybox head -c 4194304 /dev/zero >&2 & \
+                  busybox head -c 10485760 /dev/zero; wait";
+    let out = run(&c, binary, &["--rm"], "big1", &["sh", "-c", script]);
+    assert_eq!(out.code, 0, "ctr run: {}\n{}", out.stderr, c.log());
+    assert_eq!(out.stdout.len(), 10 << 20, "stdout bytes");
+    assert!(out.stdout.bytes().all(|b| b == 0));
+    assert_eq!(
+        out.stderr.bytes().filter(|b| *b == 0).count(),
+        4 << 20,
+        "stderr bytes"
+    );
+}
+
+#[test]
+fn large_output_in_process() {
+    large_output_arrives_whole(None);
+}
+
+#[test]
+fn large_output_with_runc_binary() {
+    large_output_arrives_whole(Some(Path::new("/usr/sbin/runc")));
+}
