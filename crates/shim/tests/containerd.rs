@@ -911,3 +911,44 @@ fn large_output_in_process() {
 fn large_output_with_runc_binary() {
     large_output_arrives_whole(Some(Path::new("/usr/sbin/runc")));
 }
+
+/// A detached task whose output nobody reads blocks on its full pipe; the shim does not:
+/// it keeps answering at once, and the task can still be killed and deleted.
+fn unread_output_blocks_the_task_not_the_shim(binary: Option<&Path>) {
+    let c = Containerd::start_for(binary);
+    let id = "flood1";
+    let script = "busybox head -c 104857600 /dev/zero; echo done >/dev/shm/done; sleep 1000";
+    let out = run(&c, binary, &["-d"], id, &["sh", "-c", script]);
+    assert_eq!(out.code, 0, "ctr run -d: {}\n{}", out.stderr, c.log());
+    wait_status(&c, id, "RUNNING");
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = c.ctr(&["tasks", "ps", id]);
+        assert_eq!(out.code, 0, "ctr tasks ps: {}", out.stderr);
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the shim took {:?} to answer while the task floods its stdout",
+            t.elapsed()
+        );
+    }
+    let probe = c.ctr(&["tasks", "exec", "--exec-id", "p1", id, "ls", "/dev/shm"]);
+    assert!(
+        !probe.stdout.contains("done"),
+        "100 MiB went nowhere: the output was not held back"
+    );
+    let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+    wait_status(&c, id, "STOPPED");
+    assert_eq!(c.ctr(&["tasks", "delete", id]).code, 0, "{}", c.log());
+    assert_eq!(c.ctr(&["containers", "delete", id]).code, 0);
+}
+
+#[test]
+fn unread_output_in_process() {
+    unread_output_blocks_the_task_not_the_shim(None);
+}
+
+#[test]
+fn unread_output_with_runc_binary() {
+    unread_output_blocks_the_task_not_the_shim(Some(Path::new("/usr/sbin/runc")));
+}
