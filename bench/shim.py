@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Benchmarks containerd-shim-gantry-v2 against containerd's stock containerd-shim-runc-v2.
 
-Both shims run under the same private containerd 1.6 (its own root, state, socket and config
+Both shims run under the same private containerd (Debian's 1.6 by default, or the one in
+`--containerd DIR`, e.g. a 2.x build, whose own stock shim is then used) (its own root, state,
+socket and config
 under a temp dir; the whole run is in a private mount namespace with a tmpfs on /run, so the
 host's /run/containerd is never touched), on a busybox image built here and imported with
 `ctr images import`:
@@ -103,23 +105,46 @@ def build_image(work):
     return tar
 
 
-class Containerd:
-    """A private containerd 1.6 under `work`, with our shim on its PATH."""
+def containerd_version(bindir):
+    """`containerd --version`'s version field, e.g. "1.6.20~ds1" or "v2.3.4"."""
+    out = subprocess.run([os.path.join(bindir, "containerd"), "--version"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return out[2] if len(out) > 2 else "unknown"
 
-    def __init__(self, work, shim):
+
+def config_text(work, sock, version):
+    """A private config: version 2 for containerd 1.x; for 2.x version 3, with CRI and NRI
+    off and the shims' socket_dir in `work`, so that nothing lands on the host."""
+    if not version.lstrip("v").startswith("2"):
+        return (f'version = 2\nroot = "{work}/root"\nstate = "{work}/state"\n'
+                f'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"]\n'
+                f'[grpc]\n  address = "{sock}"\n')
+    disabled = ", ".join(f'"{p}"' for p in (
+        "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images",
+        "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.nri.v1.nri"))
+    return (f'version = 3\nroot = "{work}/root"\nstate = "{work}/state"\n'
+            f'disabled_plugins = [{disabled}]\n[grpc]\n  address = "{sock}"\n'
+            f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{work}/opt"\n'
+            f'[plugins."io.containerd.shim.v1.manager"]\n  socket_dir = "{work}/s"\n')
+
+
+class Containerd:
+    """A private containerd from `cbin` under `work`, with our shim on its PATH."""
+
+    def __init__(self, work, shim, cbin):
         self.work = work
+        self.cbin = cbin
+        self.version = containerd_version(cbin)
         self.sock = os.path.join(work, "c.sock")
         bindir = os.path.join(work, "bin")
         os.makedirs(bindir)
         os.symlink(shim, os.path.join(bindir, "containerd-shim-gantry-v2"))
         config = os.path.join(work, "config.toml")
         with open(config, "w") as f:
-            f.write(f'version = 2\nroot = "{work}/root"\nstate = "{work}/state"\n'
-                    f'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"]\n'
-                    f'[grpc]\n  address = "{self.sock}"\n')
-        env = dict(os.environ, PATH=bindir + ":" + os.environ.get("PATH", ""))
+            f.write(config_text(work, self.sock, self.version))
+        env = dict(os.environ, PATH=":".join([bindir, cbin, os.environ.get("PATH", "")]))
         self.log = open(os.path.join(work, "containerd.log"), "w")
-        self.proc = subprocess.Popen(["/usr/bin/containerd", "--config", config], env=env,
+        self.proc = subprocess.Popen([os.path.join(cbin, "containerd"), "--config", config], env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 20
         while self.ctr("version", check=False).returncode != 0:
@@ -128,7 +153,7 @@ class Containerd:
             time.sleep(0.1)
 
     def ctr(self, *args, check=True):
-        out = subprocess.run(["/usr/bin/ctr", "-a", self.sock, "-n", NAMESPACE, *args],
+        out = subprocess.run([os.path.join(self.cbin, "ctr"), "-a", self.sock, "-n", NAMESPACE, *args],
                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if check and out.returncode != 0:
             raise RuntimeError(f"ctr {' '.join(args)}: {out.stderr.strip()}")
@@ -201,7 +226,10 @@ def memory(c, shim, containers):
             c.ctr("run", "-d", "--runtime", rt, IMAGE, f"{prefix}{i}", "sleep", "100000")
     time.sleep(1)
     result = {}
-    for rt, exe in ((OURS, shim), (STOCK, STOCK_BINARY)):
+    stock = os.path.join(c.cbin, "containerd-shim-runc-v2")
+    if not os.path.exists(stock):
+        stock = STOCK_BINARY
+    for rt, exe in ((OURS, shim), (STOCK, stock)):
         pids = shim_pids(exe)
         if len(pids) != containers:
             raise RuntimeError(f"{rt}: {len(pids)} shim processes for {containers} containers")
@@ -285,6 +313,8 @@ def main():
     p.add_argument("-c", "--containers", type=int, default=20, help="running containers per shim")
     p.add_argument("-n", "--rounds", type=int, default=40, help="ctr run --rm rounds per shim")
     p.add_argument("--record", action="store_true", help="append a section to bench/RESULTS.md")
+    p.add_argument("--containerd", default="/usr/bin", metavar="DIR",
+                   help="where containerd, ctr (and for 2.x its containerd-shim-runc-v2) are")
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root")
@@ -302,10 +332,11 @@ def main():
     c = None
     try:
         tar = build_image(work)
-        c = Containerd(work, shim)
+        c = Containerd(work, shim, os.path.realpath(args.containerd))
         c.ctr("images", "import", tar)
         mem = memory(c, shim, args.containers)
         lat = latency(c, args.rounds)
+        version = c.version
     finally:
         if c is not None:
             c.close()
@@ -318,9 +349,11 @@ def main():
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         section = (
             f"\n## {when}, {platform.node()}\n\n"
-            f"containerd 1.6.20 (private root/state/socket, private mount namespace with a tmpfs /run), "
+            f"containerd {version} from {args.containerd} (private root/state/socket, private mount "
+            f"namespace with a tmpfs /run), "
             f"both shims under the same daemon in the same run; our shim's default backend "
-            f"(gantry-oci in process), the stock shim with runc 1.1.5. Shim binary: static release build "
+            f"(gantry-oci in process), that containerd's stock runc shim with runc 1.1.5. Shim binary: "
+            f"static release build "
             f"({size / 1024:.0f} KiB).\n\n"
             "Commands:\n\n```\n"
             "LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu "
