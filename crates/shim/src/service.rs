@@ -204,19 +204,6 @@ impl Service {
         let pid_file = bundle.join("init.pid");
         let mut restore = None;
         let created = (|| -> Result<(), String> {
-            if restoring {
-                // As runc's shim does: the restore itself happens at Start.
-                let (io, copiers) = stdio::prepare(
-                    [&req.stdin, &req.stdout, &req.stderr],
-                    &req.id,
-                    &namespace,
-                    owner,
-                )?;
-                let spec = crate::checkpoint::restore_spec(&req.checkpoint, &opts, &bundle);
-                restore = Some((spec, io));
-                init.copiers = copiers;
-                return Ok(());
-            }
             if req.terminal {
                 let sock = stdio::ConsoleSocket::new()?;
                 runtime.create(
@@ -236,8 +223,14 @@ impl Service {
                     &namespace,
                     owner,
                 )?;
-                runtime.create(&req.id, &bundle, &pid_file, None, io)?;
                 init.copiers = copiers;
+                if restoring {
+                    // As runc's shim does: the restore itself happens at Start.
+                    let spec = crate::checkpoint::restore_spec(&req.checkpoint, &opts, &bundle);
+                    restore = Some((spec, io));
+                    return Ok(());
+                }
+                runtime.create(&req.id, &bundle, &pid_file, None, io)?;
             }
             init.pid = read_pid(&pid_file)?;
             Ok(())

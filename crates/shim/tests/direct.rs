@@ -26,6 +26,24 @@ const TASK: &str = "containerd.task.v2.Task";
 /// A Task method call: method name and encoded request to the encoded answer.
 type Call<'a> = dyn FnMut(&str, Vec<u8>) -> std::io::Result<Vec<u8>> + 'a;
 
+/// SIGKILLs a container's init and returns the status Wait reports for it.
+fn kill_and_wait(call: &mut Call, id: &str) -> u32 {
+    let kill = proto::KillRequest {
+        id: id.into(),
+        exec_id: String::new(),
+        signal: 9,
+        all: false,
+    };
+    call("Kill", kill.encode_to_vec()).unwrap();
+    let req = proto::ProcessRequest {
+        id: id.into(),
+        exec_id: String::new(),
+    };
+    proto::WaitResponse::decode(call("Wait", req.encode_to_vec()).unwrap().as_slice())
+        .unwrap()
+        .exit_status
+}
+
 /// A stand-in for containerd's events service: records (topic, type) of each Forward.
 fn events_server(path: &Path) -> Arc<Mutex<Vec<(String, String)>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -229,16 +247,7 @@ fn start_serve_update_shutdown_delete() {
         "{e}"
     );
 
-    let kill = proto::KillRequest {
-        id: id.clone(),
-        exec_id: String::new(),
-        signal: 9,
-        all: false,
-    };
-    call("Kill", kill.encode_to_vec()).unwrap();
-    let wait =
-        proto::WaitResponse::decode(call("Wait", req.encode_to_vec()).unwrap().as_slice()).unwrap();
-    assert_eq!(wait.exit_status, 137);
+    assert_eq!(kill_and_wait(&mut call, &id), 137);
     let del =
         proto::DeleteResponse::decode(call("Delete", req.encode_to_vec()).unwrap().as_slice())
             .unwrap();
@@ -529,14 +538,7 @@ fn checkpoint_with_exit_option() {
             proto::status::RUNNING,
             "task after a failed dump"
         );
-        let kill = proto::KillRequest {
-            id: id.clone(),
-            exec_id: String::new(),
-            signal: 9,
-            all: false,
-        };
-        call("Kill", kill.encode_to_vec()).unwrap();
-        call("Wait", req.encode_to_vec()).unwrap();
+        assert_eq!(kill_and_wait(&mut call, &id), 137);
     }
     call("Delete", req.encode_to_vec()).unwrap();
 
@@ -560,17 +562,7 @@ fn checkpoint_with_exit_option() {
             proto::StateResponse::decode(call("State", req.encode_to_vec()).unwrap().as_slice())
                 .unwrap();
         assert_eq!((st.status, st.pid), (proto::status::RUNNING, pid));
-        let kill = proto::KillRequest {
-            id: id.clone(),
-            exec_id: String::new(),
-            signal: 9,
-            all: false,
-        };
-        call("Kill", kill.encode_to_vec()).unwrap();
-        let wait =
-            proto::WaitResponse::decode(call("Wait", req.encode_to_vec()).unwrap().as_slice())
-                .unwrap();
-        assert_eq!(wait.exit_status, 137);
+        assert_eq!(kill_and_wait(&mut call, &id), 137);
     } else {
         let e = started.unwrap_err().to_string();
         assert!(
