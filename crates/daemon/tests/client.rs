@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use common::{sha256, Daemon};
 use gantry_api::client::{connect, with_lease, with_namespace};
-use gantry_api::containerd::types::Descriptor;
+use gantry_api::containerd::types::{Descriptor, Envelope};
 use gantry_api::prost_types::{Any, FieldMask};
 use gantry_api::services::content::v1::content_client::ContentClient;
 use gantry_api::services::content::v1::*;
@@ -921,20 +921,48 @@ async fn leases_protect_content_until_deleted() {
     );
 }
 
+type Subscription = tokio::task::JoinHandle<
+    Result<
+        gantry_api::tonic::Response<gantry_api::tonic::Streaming<Envelope>>,
+        gantry_api::tonic::Status,
+    >,
+>;
+
+/// Subscribes with `filters` from a task: containerd sends the response headers only with
+/// the first event, so the subscription answers once the caller has published.
+async fn subscribe(e: &EventsClient<Channel>, filters: &[&str]) -> Subscription {
+    let mut es = e.clone();
+    let filters = filters.iter().map(|f| f.to_string()).collect();
+    let sub = tokio::spawn(async move { es.subscribe(SubscribeRequest { filters }).await });
+    // Let the subscription be in place before the caller publishes.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sub
+}
+
+/// The subscription's event stream, once it answered.
+async fn events_of(sub: Subscription) -> gantry_api::tonic::Streaming<Envelope> {
+    tokio::time::timeout(std::time::Duration::from_secs(5), sub)
+        .await
+        .expect("subscription answered within 5s")
+        .unwrap()
+        .unwrap()
+        .into_inner()
+}
+
+/// The next event of a stream, within 5 s.
+async fn next_event(events: &mut gantry_api::tonic::Streaming<Envelope>) -> Envelope {
+    tokio::time::timeout(std::time::Duration::from_secs(5), events.message())
+        .await
+        .expect("event within 5s")
+        .unwrap()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn events_publish_subscribe_filtered() {
     let d = Daemon::start();
     let mut e = EventsClient::new(channel(&d).await);
-    // containerd sends the response headers only with the first event, so subscribe in a
-    // task while the events are published.
-    let mut es = e.clone();
-    let sub = tokio::spawn(async move {
-        es.subscribe(SubscribeRequest {
-            filters: vec!["topic~=/^\\/test\\//,namespace==evns".into()],
-        })
-        .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let sub = subscribe(&e, &["topic~=/^\\/test\\//,namespace==evns"]).await;
     // A real event type, so that containerd (which decodes what it forwards) accepts it.
     let ev = Any {
         type_url: "containerd.events.NamespaceCreate".into(),
@@ -961,19 +989,10 @@ async fn events_publish_subscribe_filtered() {
         .await
         .unwrap();
     }
-    let mut sub = tokio::time::timeout(std::time::Duration::from_secs(5), sub)
-        .await
-        .expect("subscription answered within 5s")
-        .unwrap()
-        .unwrap()
-        .into_inner();
+    let mut sub = events_of(sub).await;
     let mut got = Vec::new();
     while got.len() < 2 {
-        let env = tokio::time::timeout(std::time::Duration::from_secs(5), sub.message())
-            .await
-            .expect("event within 5s")
-            .unwrap()
-            .unwrap();
+        let env = next_event(&mut sub).await;
         got.push((env.namespace, env.topic));
     }
     assert_eq!(
@@ -1502,17 +1521,14 @@ async fn events_filtered_by_payload_fields() {
     let d = Daemon::start();
     let e = EventsClient::new(channel(&d).await);
     let mut n = NamespacesClient::new(channel(&d).await);
-    let mut es = e.clone();
-    let sub = tokio::spawn(async move {
-        es.subscribe(SubscribeRequest {
-            filters: vec![
-                "topic==\"/namespaces/create\",event.name==evf-b".into(),
-                "event.labels.\"x.y\"==z".into(),
-            ],
-        })
-        .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let sub = subscribe(
+        &e,
+        &[
+            "topic==\"/namespaces/create\",event.name==evf-b",
+            "event.labels.\"x.y\"==z",
+        ],
+    )
+    .await;
     for (name, lbls) in [
         ("evf-a", labels(&[])),
         ("evf-b", labels(&[])),
@@ -1528,19 +1544,10 @@ async fn events_filtered_by_payload_fields() {
         .await
         .unwrap();
     }
-    let mut sub = tokio::time::timeout(std::time::Duration::from_secs(5), sub)
-        .await
-        .expect("subscription answered within 5s")
-        .unwrap()
-        .unwrap()
-        .into_inner();
+    let mut sub = events_of(sub).await;
     let mut got = Vec::new();
     while got.len() < 2 {
-        let env = tokio::time::timeout(std::time::Duration::from_secs(5), sub.message())
-            .await
-            .expect("event within 5s")
-            .unwrap()
-            .unwrap();
+        let env = next_event(&mut sub).await;
         let ev: gantry_api::containerd::events::NamespaceCreate =
             gantry_api::prost::Message::decode(env.event.unwrap().value.as_slice()).unwrap();
         got.push(ev.name);
@@ -1555,11 +1562,7 @@ async fn events_filtered_by_payload_fields() {
     }))
     .await
     .unwrap();
-    let env = tokio::time::timeout(std::time::Duration::from_secs(5), sub.message())
-        .await
-        .expect("event within 5s")
-        .unwrap()
-        .unwrap();
+    let env = next_event(&mut sub).await;
     let ev: gantry_api::containerd::events::NamespaceCreate =
         gantry_api::prost::Message::decode(env.event.unwrap().value.as_slice()).unwrap();
     assert_eq!(ev.name, "evf-e");

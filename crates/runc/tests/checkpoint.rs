@@ -106,6 +106,18 @@ fn assert_count_frozen(path: &Path, seen: u64) -> u64 {
     before.trim().parse().unwrap_or(seen)
 }
 
+/// True when criu works here; otherwise asserts the clear failure instead (see
+/// [`assert_checkpoint_fails_clearly`]) and the caller's test is over.
+fn criu_works_or_fails_clearly(rt: &Runtime) -> bool {
+    match criu_check() {
+        Ok(()) => true,
+        Err(why) => {
+            assert_checkpoint_fails_clearly(rt, &why);
+            false
+        }
+    }
+}
+
 /// Where criu cannot work: checkpoint fails naming criu's reason, the container runs on.
 fn assert_checkpoint_fails_clearly(rt: &Runtime, why: &str) {
     eprintln!("criu check fails here; asserting the clear failure. criu said:\n{why}");
@@ -144,8 +156,7 @@ fn assert_checkpoint_fails_clearly(rt: &Runtime, why: &str) {
 fn checkpoint_then_restore_continues_the_count() {
     need_root!();
     let rt = rt();
-    if let Err(why) = criu_check() {
-        assert_checkpoint_fails_clearly(&rt, &why);
+    if !criu_works_or_fails_clearly(&rt) {
         return;
     }
     let (id, cg, b) = counter(&rt);
@@ -224,8 +235,7 @@ fn checkpoint_then_restore_continues_the_count() {
 fn leave_running_keeps_the_container_running() {
     need_root!();
     let rt = rt();
-    if let Err(why) = criu_check() {
-        assert_checkpoint_fails_clearly(&rt, &why);
+    if !criu_works_or_fails_clearly(&rt) {
         return;
     }
     let (id, _cg, b) = counter(&rt);
@@ -267,8 +277,7 @@ fn leave_running_keeps_the_container_running() {
 fn foreground_restore_waits_for_the_process() {
     need_root!();
     let rt = rt();
-    if let Err(why) = criu_check() {
-        assert_checkpoint_fails_clearly(&rt, &why);
+    if !criu_works_or_fails_clearly(&rt) {
         return;
     }
     let (id, _cg, b) = counter(&rt);
@@ -355,8 +364,7 @@ fn restore_from_a_missing_image_path_fails_and_leaves_nothing() {
 fn bind_mounts_come_back_after_restore() {
     need_root!();
     let rt = rt();
-    if let Err(why) = criu_check() {
-        assert_checkpoint_fails_clearly(&rt, &why);
+    if !criu_works_or_fails_clearly(&rt) {
         return;
     }
     let id = unique_id("crbind");
@@ -476,8 +484,7 @@ fn next_number(r: &mut impl std::io::BufRead) -> u64 {
 fn restore_hands_a_piped_stdout_to_the_new_caller() {
     need_root!();
     let rt = rt();
-    if let Err(why) = criu_check() {
-        assert_checkpoint_fails_clearly(&rt, &why);
+    if !criu_works_or_fails_clearly(&rt) {
         return;
     }
     let id = unique_id("crpipe");

@@ -26,6 +26,17 @@ const TASK: &str = "containerd.task.v2.Task";
 /// A Task method call: method name and encoded request to the encoded answer.
 type Call<'a> = dyn FnMut(&str, Vec<u8>) -> std::io::Result<Vec<u8>> + 'a;
 
+/// The shim run as containerd runs it: `-namespace testns -address ADDRESS
+/// -publish-binary PUBLISH -id ID ACTION` in the bundle. Callers add the environment
+/// and stdio.
+fn shim_command(address: &str, publish: &str, id: &str, action: &str, bundle: &Path) -> Command {
+    let mut cmd = Command::new(SHIM);
+    cmd.args(["-namespace", "testns", "-address", address])
+        .args(["-publish-binary", publish, "-id", id, action])
+        .current_dir(bundle);
+    cmd
+}
+
 /// SIGKILLs a container's init and returns the status Wait reports for it.
 fn kill_and_wait(call: &mut Call, id: &str) -> u32 {
     let kill = proto::KillRequest {
@@ -146,19 +157,7 @@ fn start_serve_update_shutdown_delete() {
     };
 
     let shim = |action: &str| {
-        Command::new(SHIM)
-            .args([
-                "-namespace",
-                "testns",
-                "-address",
-                &address,
-                "-publish-binary",
-                "/bin/false",
-                "-id",
-                &id,
-                action,
-            ])
-            .current_dir(bundle.path())
+        shim_command(&address, "/bin/false", &id, action, bundle.path())
             .env("TTRPC_ADDRESS", &ttrpc_address)
             .stdin(Stdio::null())
             .output()
@@ -343,21 +342,18 @@ fn events_fall_back_to_the_publish_binary() {
         state: state.path().to_path_buf(),
         cgroup,
     };
-    let out = Command::new(SHIM)
-        .args(["-namespace", "testns", "-address", &address])
-        .args([
-            "-publish-binary",
-            publish.to_str().unwrap(),
-            "-id",
-            &id,
-            "start",
-        ])
-        .current_dir(bundle.path())
-        // Nothing listens here.
-        .env("TTRPC_ADDRESS", state.path().join("no-events.sock"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = shim_command(
+        &address,
+        publish.to_str().unwrap(),
+        &id,
+        "start",
+        bundle.path(),
+    )
+    // Nothing listens here.
+    .env("TTRPC_ADDRESS", state.path().join("no-events.sock"))
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "start: {}",
@@ -466,19 +462,7 @@ fn checkpoint_with_exit_option() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new(SHIM)
-        .args([
-            "-namespace",
-            "testns",
-            "-address",
-            &address,
-            "-publish-binary",
-            "/bin/false",
-            "-id",
-            &id,
-            "start",
-        ])
-        .current_dir(bundle.path())
+    let out = shim_command(&address, "/bin/false", &id, "start", bundle.path())
         .env("TTRPC_ADDRESS", &ttrpc_address)
         .env("PATH", &path)
         .stdin(Stdio::null())
@@ -683,10 +667,7 @@ fn bootstrap_params_get_a_v3_answer() {
         socket_dir: Some(socket_dir.display().to_string()),
         extensions: Vec::new(),
     };
-    let mut child = Command::new(SHIM)
-        .args(["-namespace", "testns", "-address", &address])
-        .args(["-publish-binary", "/bin/false", "-id", &id, "start"])
-        .current_dir(bundle.path())
+    let mut child = shim_command(&address, "/bin/false", &id, "start", bundle.path())
         .env("TTRPC_ADDRESS", format!("{address}.ttrpc"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -673,8 +673,8 @@ impl Drop for Containerd {
 /// everything 2.x would otherwise put on the host kept under `d`: CRI (and its image and
 /// sandbox plugins, which create /etc/cni/net.d) and NRI (/run/nri) are disabled, and the
 /// shims' sockets (2.x hands the shim a socket_dir, /run/containerd/s by default) and the
-/// opt plugin's directory live in the temp dir. socket_dir stays far below its 42-byte
-/// limit (/tmp/gshimXXXXXX/s).
+/// opt plugin's directory live in the temp dir. socket_dir (`<temp dir>/s`, 18 bytes)
+/// stays far below containerd's 42-byte limit.
 fn config_v3(d: &Path, sock: &str) -> String {
     format!(
         r#"version = 3
