@@ -59,6 +59,15 @@ impl Runtime {
             .unwrap_or_default()
     }
 
+    /// A failed call's error: the runtime's last logged error, else its stderr.
+    fn failure(&self, what: &str, out: &std::process::Output) -> String {
+        let mut msg = self.logged_error();
+        if msg.is_empty() {
+            msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        }
+        format!("{what}: {} {}: {msg}", self.binary, out.status)
+    }
+
     fn run(&self, what: &str, mut cmd: Command) -> Result<Vec<u8>, String> {
         let out = cmd
             .output()
@@ -66,11 +75,7 @@ impl Runtime {
         if out.status.success() {
             return Ok(out.stdout);
         }
-        let mut msg = self.logged_error();
-        if msg.is_empty() {
-            msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        }
-        Err(format!("{what}: {} {}: {msg}", self.binary, out.status))
+        Err(self.failure(what, &out))
     }
 
     /// Like `run` but the child's stdio is the container's: waits on the status only.
@@ -247,11 +252,7 @@ impl Backend for Runtime {
         if out.status.success() {
             return Ok(());
         }
-        let mut msg = self.logged_error();
-        if msg.is_empty() {
-            msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        }
-        Err(format!("{what}: {} {}: {msg}", self.binary, out.status))
+        Err(self.failure(&what, &out))
     }
 
     fn stats(&self, id: &str) -> Result<serde_json::Value, String> {
