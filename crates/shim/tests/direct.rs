@@ -727,3 +727,86 @@ fn bootstrap_params_get_a_v3_answer() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Bad requests get containerd's error codes and name what is wrong: an unknown container
+/// or exec id (NotFound, 5), an undecodable payload (InvalidArgument, 3), an unknown
+/// method (Unimplemented, 12), a bundle without a config.json; and nothing of a failed
+/// Create stays behind (its id is free again).
+#[test]
+fn unknown_ids_and_bad_requests_are_named() {
+    let state = tempfile::Builder::new()
+        .prefix("gshimu")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let address = state.path().join("containerd.sock").display().to_string();
+    let id = unique_id("gshimu");
+    let bundle = Bundle::new();
+    let _cleanup = Cleanup {
+        state: state.path().to_path_buf(),
+        cgroup: format!("/{id}"),
+    };
+    let out = shim_command(&address, "/bin/false", &id, "start", bundle.path())
+        .env("TTRPC_ADDRESS", state.path().join("no-events.sock"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = String::from_utf8(out.stdout).unwrap();
+    let sock = addr.strip_prefix("unix://").expect("unix:// address");
+    let mut client = ttrpc::Client::connect(sock).unwrap();
+    let mut call = |method: &str, msg: Vec<u8>| client.call(TASK, method, msg);
+    let expect = |r: std::io::Result<Vec<u8>>, code: &str, names: &str| {
+        let e = r.expect_err("the call succeeded").to_string();
+        assert!(e.contains(code) && e.contains(names), "{e}");
+    };
+
+    let nosuch = proto::ProcessRequest {
+        id: "nosuch".into(),
+        exec_id: String::new(),
+    };
+    for method in ["State", "Start", "Delete", "Pids", "Pause", "Stats"] {
+        expect(call(method, nosuch.encode_to_vec()), "code 5", "nosuch");
+    }
+    let kill = proto::KillRequest {
+        id: "nosuch".into(),
+        exec_id: String::new(),
+        signal: 9,
+        all: false,
+    };
+    expect(call("Kill", kill.encode_to_vec()), "code 5", "nosuch");
+    expect(call("State", vec![0xff, 0xff]), "code 3", "State");
+    expect(call("NoSuchMethod", Vec::new()), "code 12", "NoSuchMethod");
+
+    // A bundle without config.json: Create fails naming it, and leaves nothing.
+    std::fs::remove_file(bundle.path().join("config.json")).unwrap();
+    let create = proto::CreateTaskRequest {
+        id: id.clone(),
+        bundle: bundle.path_str().into(),
+        ..Default::default()
+    };
+    expect(
+        call("Create", create.encode_to_vec()),
+        "code",
+        "config.json",
+    );
+    let mine = proto::ProcessRequest {
+        id: id.clone(),
+        exec_id: String::new(),
+    };
+    expect(call("State", mine.encode_to_vec()), "code 5", &id);
+    let exec = proto::ProcessRequest {
+        id: id.clone(),
+        exec_id: "nosuch-exec".into(),
+    };
+    expect(call("State", exec.encode_to_vec()), "code 5", &id);
+    assert!(
+        !state.path().join("gantry/testns").join(&id).exists(),
+        "a failed Create left container state"
+    );
+    let shutdown = proto::ShutdownRequest { id, now: true };
+    call("Shutdown", shutdown.encode_to_vec()).unwrap();
+}
